@@ -1,0 +1,1 @@
+"""Online backup and restore of a workspace database."""

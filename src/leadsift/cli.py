@@ -1,0 +1,108 @@
+"""The `leadsift` command: global options, the command groups, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from leadsift.backup.cli import register as register_backup
+from leadsift.config import Settings
+from leadsift.contacts.cli import contacts_app, import_app
+from leadsift.demo.cli import register as register_demo
+from leadsift.errors import LeadsiftError
+from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
+from leadsift.migrations import current_revision
+
+app = typer.Typer(
+    name="leadsift",
+    help="Sift contacts into leads, qualified prospects and customers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(db_app, name="db")
+register_demo(app)
+register_backup(app)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL (default: $LEADSIFT_DATABASE_URL, else sqlite:///./leadsift.db).",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
+    ] = False,
+) -> None:
+    """leadsift [--db URL] [--json] COMMAND …"""
+    settings = Settings()
+    ctx.obj = CliState(db or settings.database_url, json_output, settings)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema (also done automatically on first use)."""
+    cli = state(ctx)
+    database = cli.database()
+    with database.engine.connect() as conn:
+        revision = current_revision(conn)
+    if cli.json_output:
+        emit_json({"database": database.safe_url, "revision": revision})
+    else:
+        stdout.print(f"{database.safe_url} is at revision {revision}")
+
+
+def _wants_json(argv: list[str]) -> bool:
+    # The flag sits before the command; everything after it belongs to the command.
+    return "--json" in argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and map errors to exit codes: 1 user error, 2 usage error."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        returned = app(args=args, prog_name="leadsift", standalone_mode=False)
+    except LeadsiftError as exc:
+        return _fail(exc.code, exc.message, args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", "interrupted; nothing was written", args, status=130)
+    except Exception as exc:
+        return _click_or_internal(exc, args)
+    return returned if isinstance(returned, int) else 0
+
+
+def _click_or_internal(exc: Exception, args: list[str]) -> int:
+    # Typer may vendor its own click: recognise its exceptions by shape, not by class.
+    if type(exc).__name__ == "Abort":
+        return _fail("interrupted", "interrupted; nothing was written", args, status=130)
+    show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+    if callable(show) and isinstance(exit_code, int):
+        show()
+        return exit_code
+    if os.environ.get("LEADSIFT_DEBUG"):
+        raise exc
+    message = f"unexpected {type(exc).__name__}: {exc} (set LEADSIFT_DEBUG=1 for details)"
+    return _fail("internal", " ".join(message.split()), args)
+
+
+def _fail(code: str, message: str, args: list[str], status: int = 1) -> int:
+    stderr.print(f"error: {message}", markup=False, highlight=False)
+    if _wants_json(args):
+        emit_json({"error": {"code": code, "message": message}})
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Settings read from the environment (prefix LEADSIFT_) and from explicit overrides."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./leadsift.db"
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set with LEADSIFT_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSIFT_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    sqlite_busy_timeout_ms: int = 30_000
+    default_region: str = "FR"
+    # Imports larger than this many bytes are normalised in worker processes.
+    import_parallel_min_bytes: int = 4_000_000
+    import_workers: int = 2
+    import_chunk_rows: int = 10_000

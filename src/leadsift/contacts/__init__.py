@@ -1,0 +1,1 @@
+"""Contacts, their identities and custom attributes, and the import pipeline."""

@@ -1,0 +1,143 @@
+"""ORM models of contacts, import batches, custom attribute definitions and the consent ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadsift.kit.orm import Base, IdType, JsonType, UtcDateTime
+from leadsift.qualification.stages import INITIAL_STAGE
+
+
+class ImportBatch(Base):
+    """One run of `import contacts`: the file, its fingerprint, the mapping and the counts."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="contacts")
+    file_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_format: Mapped[str] = mapped_column(String(10))
+    encoding: Mapped[str | None] = mapped_column(String(20))
+    delimiter: Mapped[str | None] = mapped_column(String(4))
+    mapping: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_by_reason: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    undone_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Contact(Base):
+    """A person known by an email, a phone number or an external id."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    phone_raw: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    age: Mapped[int | None] = mapped_column(Integer)
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(100))
+    company: Mapped[str | None] = mapped_column(String(300))
+    job_title: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(20), default=INITIAL_STAGE.value, index=True)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_batch_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("import_batches.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactChange(Base):
+    """Values an import overwrote on an existing contact, so `import undo` restores them."""
+
+    __tablename__ = "contact_changes"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    before: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class ImportRejection(Base):
+    """A row an import refused, with where and why; kept for the rejects download."""
+
+    __tablename__ = "import_rejections"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str | None] = mapped_column(String(300))
+    value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class AttributeDefinition(Base):
+    """A custom attribute: its snake_case key, the header it came from and its inferred type."""
+
+    __tablename__ = "attribute_definitions"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(300))
+    value_type: Mapped[str] = mapped_column(String(20))
+    created_batch_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("import_batches.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsentRecord(Base):
+    """One append-only entry of the consent ledger; the current state is the latest per channel."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_contact_channel", "contact_id", "channel", "id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(IdType, ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(40), default="marketing")
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(40))
+    batch_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    wording_hash: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,361 @@
+"""Contact import, undo and look-ups; services flush, the entrypoint commits."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from sqlalchemy.orm import Session
+
+from leadsift.config import Settings
+from leadsift.contacts import repository
+from leadsift.contacts.fields import CONSENT_FIELDS, STANDARD_FIELDS
+from leadsift.contacts.mapping import ColumnPlan, headers_by_target, mapping_record, plan_columns
+from leadsift.contacts.merging import ChunkPlan, plan_chunk
+from leadsift.contacts.models import AttributeDefinition, ImportBatch
+from leadsift.contacts.normalise import NormalisedRow, Rejection, RowNormaliser
+from leadsift.contacts.pipeline import TypeInference, normalised_chunks
+from leadsift.contacts.reading import TableReader, open_table
+from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
+from leadsift.contacts.validators import normalise_email, normalise_phone
+from leadsift.contacts.values import ValueType, join_types, to_text
+from leadsift.errors import ConflictError, InvalidInputError, NotFoundError
+from leadsift.kit.clock import utcnow
+
+ProgressCallback = Callable[[int, int], None]
+RejectionsCallback = Callable[[Sequence[Rejection]], None]
+
+
+@dataclass
+class _Run:
+    """Mutable state of one import run."""
+
+    batch: ImportBatch
+    options: ImportOptions
+    headers: dict[str, str] = field(default_factory=dict)  # field -> header
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    recorded: set[int] = field(default_factory=set)
+
+
+def _attribute_types(
+    session: Session,
+    path: Path,
+    options: ImportOptions,
+    plans: Sequence[ColumnPlan],
+    day_first: bool,
+) -> dict[str, ValueType]:
+    """Infer each attribute column's type over the whole file, widened by earlier imports."""
+    columns = {plan.index: plan.target for plan in plans if plan.kind == "attr"}
+    if not columns:
+        return {}
+    inference = TypeInference(columns, day_first=day_first)
+    with open_table(path, encoding=options.encoding) as reader:
+        for _, cells in reader.rows():
+            inference.observe(cells)
+            if not inference.columns:
+                break
+    existing = repository.attribute_definitions(session)
+    types: dict[str, ValueType] = {}
+    for key in columns.values():
+        inferred: ValueType = inference.types.get(key, "text")
+        known = existing.get(key)
+        types[key] = join_types(known.value_type, inferred) if known else inferred  # type: ignore[arg-type]
+    return types
+
+
+def _save_definitions(
+    session: Session, plans: Sequence[ColumnPlan], types: dict[str, ValueType], batch_id: int
+) -> None:
+    existing = repository.attribute_definitions(session)
+    for plan in plans:
+        if plan.kind != "attr":
+            continue
+        known = existing.get(plan.target)
+        if known is None:
+            session.add(
+                AttributeDefinition(
+                    key=plan.target,
+                    label=plan.header,
+                    value_type=types[plan.target],
+                    created_batch_id=batch_id,
+                    created_at=utcnow(),
+                )
+            )
+        elif known.value_type != types[plan.target]:
+            known.value_type = types[plan.target]  # widened, e.g. integer -> number
+
+
+def _workers(options: ImportOptions, settings: Settings, reader: TableReader) -> int:
+    if options.workers is not None:
+        return max(1, options.workers)
+    big = reader.info.size_bytes >= settings.import_parallel_min_bytes
+    return settings.import_workers if big else 1
+
+
+def _write_plan(session: Session, run: _Run, plan: ChunkPlan, now: datetime) -> None:
+    """Persist one chunk's decisions: new contacts, updates, undo records, consent rows."""
+    batch_id = run.batch.id
+    ids = repository.allocate_contact_ids(session, len(plan.new_contacts))
+    for target, contact_id in zip(plan.new_contacts, ids, strict=True):
+        target.contact_id = contact_id
+        target.values["id"] = contact_id
+        target.values["created_batch_id"] = batch_id
+    repository.insert_contacts(session, [t.values for t in plan.new_contacts], now)
+    repository.update_contacts(
+        session, [(t.contact_id, t.changed) for t in plan.updated if t.contact_id is not None], now
+    )
+    repository.insert_contact_changes(session, batch_id, plan.befores)
+    repository.insert_consent_records(
+        session,
+        [
+            (t.contact_id, channel, granted)
+            for t, channel, granted in plan.consent
+            if t.contact_id is not None
+        ],
+        batch_id,
+        now,
+    )
+
+
+def _process_chunk(
+    session: Session,
+    run: _Run,
+    chunk: Sequence[NormalisedRow | Rejection],
+    on_rejections: RejectionsCallback | None,
+) -> None:
+    valid = [item for item in chunk if isinstance(item, NormalisedRow)]
+    rejected = [item for item in chunk if isinstance(item, Rejection)]
+    existing = repository.find_by_identifiers(
+        session,
+        emails=[r.fields["email"] for r in valid if "email" in r.fields],
+        phones=[r.fields["phone"] for r in valid if "phone" in r.fields],
+        external_ids=[r.fields["external_id"] for r in valid if "external_id" in r.fields],
+    )
+    consent_state = (
+        repository.current_consent(session, [c["id"] for c in existing])
+        if existing and any(r.consent for r in valid)
+        else {}
+    )
+    plan = plan_chunk(
+        valid,
+        existing,
+        consent_state,
+        batch_id=run.batch.id,
+        overwrite=run.options.update,
+        recorded=run.recorded,
+        headers=run.headers,
+    )
+    rejected.extend(plan.rejections)
+    rejected.sort(key=lambda r: r.row_number)
+    _write_plan(session, run, plan, utcnow())
+    repository.insert_rejections(session, run.batch.id, rejected)
+    run.counts.update(plan.counts)
+    run.counts["rows"] += len(chunk)
+    run.counts["rejected"] += len(rejected)
+    run.reasons.update(r.reason for r in rejected)
+    if on_rejections is not None and rejected:
+        on_rejections(rejected)
+
+
+def import_contacts(
+    session: Session,
+    path: Path,
+    options: ImportOptions,
+    *,
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+    on_rejections: RejectionsCallback | None = None,
+) -> ImportSummary:
+    """Import a contact file as one batch: validate, de-duplicate, merge, record; flushes only."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    with open_table(path, encoding=options.encoding) as reader:
+        info = reader.info
+        plans = plan_columns(info.headers, options.mapping)
+        day_first = options.default_region.upper() != "US"
+        types = _attribute_types(session, path, options, plans, day_first)
+        batch = repository.add_batch(
+            session,
+            ImportBatch(
+                file_name=path.name,
+                sha256=info.sha256,
+                file_format=info.file_format,
+                encoding=info.encoding,
+                delimiter=info.delimiter,
+                mapping=mapping_record(plans),
+                options=_options_record(options),
+                started_at=utcnow(),
+            ),
+        )
+        _save_definitions(session, plans, types, batch.id)
+        normaliser = RowNormaliser(
+            tuple(plans),
+            options.default_region.upper(),
+            types,
+            options.generate_ids,
+            utcnow().date(),
+        )
+        run = _Run(batch, options, {p.target: p.header for p in plans if p.kind == "standard"})
+        chunks = normalised_chunks(
+            reader,
+            normaliser,
+            chunk_rows=settings.import_chunk_rows,
+            workers=_workers(options, settings, reader),
+        )
+        for chunk in chunks:
+            _process_chunk(session, run, chunk, on_rejections)
+            if progress is not None:
+                progress(reader.bytes_read(), info.size_bytes)
+    return _finish(session, run, time.perf_counter() - started, types)
+
+
+def _options_record(options: ImportOptions) -> dict[str, Any]:
+    return {
+        "default_region": options.default_region,
+        "generate_ids": options.generate_ids,
+        "update": options.update,
+        "encoding": options.encoding,
+        "map": list(options.mapping),
+    }
+
+
+def _finish(
+    session: Session, run: _Run, seconds: float, types: dict[str, ValueType]
+) -> ImportSummary:
+    batch = run.batch
+    for name in ("rows", "created", "merged", "updated", "unchanged", "rejected"):
+        setattr(batch, name, run.counts[name])
+    batch.rejected_by_reason = dict(sorted(run.reasons.items()))
+    batch.seconds = round(seconds, 3)
+    batch.status = "completed"
+    batch.finished_at = utcnow()
+    session.flush()
+    return ImportSummary(
+        batch_id=None if run.options.dry_run else batch.id,
+        file=batch.file_name,
+        rows=batch.rows,
+        created=batch.created,
+        merged=batch.merged,
+        updated=batch.updated,
+        unchanged=batch.unchanged,
+        rejected=batch.rejected,
+        rejected_by_reason=batch.rejected_by_reason,
+        seconds=batch.seconds,
+        dry_run=run.options.dry_run,
+        format=batch.file_format,
+        encoding=batch.encoding,
+        delimiter=batch.delimiter,
+        mapping=batch.mapping,
+        attribute_types=dict(types),
+    )
+
+
+def undo_import(session: Session, batch_id: int) -> UndoSummary:
+    """Remove what a batch created and restore what it overwrote; only the latest batch."""
+    batch = repository.get_batch(session, batch_id)
+    if batch is None:
+        raise NotFoundError(f"no import batch {batch_id} (see the batch_id an import printed)")
+    if batch.status == "undone":
+        raise ConflictError(f"import batch {batch_id} was already undone")
+    later = repository.later_completed_batches(session, batch_id)
+    if later:
+        raise ConflictError(
+            f"import batch {batch_id} is not the latest: undo batch {max(later)} first"
+        )
+    changes = repository.changes_of_batch(session, batch_id)
+    restored = [(contact_id, _restore(before)) for contact_id, before in changes]
+    repository.update_contacts(session, restored, utcnow())
+    deleted, consent = repository.delete_batch_effects(session, batch_id)
+    batch.status = "undone"
+    batch.undone_at = utcnow()
+    session.flush()
+    return UndoSummary(
+        batch_id=batch_id,
+        contacts_deleted=deleted,
+        contacts_restored=len(restored),
+        consent_records_deleted=consent,
+    )
+
+
+def _restore(before: dict[str, Any]) -> dict[str, Any]:
+    values = dict(before)
+    if isinstance(values.get("birth_date"), str):
+        values["birth_date"] = date.fromisoformat(values["birth_date"])
+    return values
+
+
+def find_contact(session: Session, ref: str, default_region: str = "FR") -> ContactView:
+    """A contact by id, email, phone (any notation) or external id."""
+    ref = ref.strip()
+    contact = None
+    if ref.isdigit():
+        contact = repository.find_contact(session, contact_id=int(ref))
+    if contact is None and "@" in ref:
+        contact = repository.find_contact(session, email=normalise_email(ref) or ref.lower())
+    if contact is None:
+        phone = normalise_phone(ref, default_region) if any(c.isdigit() for c in ref) else None
+        if phone is not None:
+            contact = repository.find_contact(session, phone=phone)
+    if contact is None:
+        contact = repository.find_contact(session, external_id=ref)
+    if contact is None:
+        raise NotFoundError(f"no contact matches {ref!r} (give an id, email, phone or external id)")
+    view = ContactView.model_validate(contact, from_attributes=True)
+    view.consent = repository.consent_of(session, contact.id)
+    return view
+
+
+def check_region(region: str) -> str:
+    """Validate a --default-region code."""
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInputError(
+            f"--default-region {region!r}: use a two-letter country code such as FR"
+        )
+    return region.upper()
+
+
+def export_table(session: Session) -> tuple[list[str], Iterator[list[str]]]:
+    """Headers (the import's column names) and rows of every contact, for a CSV export."""
+    definitions = repository.attribute_definitions(session)
+    names = _export_names(session)
+    columns: list[tuple[str, str]] = [("field", f) for f in STANDARD_FIELDS]
+    columns += [("consent", f) for f in CONSENT_FIELDS]
+    columns += [("attr", key) for key in sorted(definitions)]
+    headers, taken = [], set()
+    for kind, name in columns:
+        preferred = definitions[name].label if kind == "attr" else names.get(name, name)
+        header = preferred if preferred not in taken else name
+        taken.add(header)
+        headers.append(header)
+
+    def rows() -> Iterator[list[str]]:
+        for contact in repository.iter_contacts(session):
+            consent = repository.consent_of(session, contact.id)
+            out = []
+            for kind, name in columns:
+                if kind == "field":
+                    value: object = getattr(contact, name)
+                elif kind == "consent":
+                    value = consent.get(CONSENT_FIELDS[name])
+                else:
+                    value = contact.attrs.get(name)
+                out.append(to_text(value))
+            yield out
+
+    return headers, rows()
+
+
+def _export_names(session: Session) -> dict[str, str]:
+    """The header each standard field had in the most recent import that mapped it."""
+    names: dict[str, str] = {}
+    for mapping in repository.latest_import_mappings(session):
+        for target, header in headers_by_target(mapping).items():
+            names.setdefault(target, header)
+    return names

@@ -1,0 +1,1 @@
+"""Domain-agnostic helpers: ORM base, clock, text helpers."""

@@ -1,0 +1,81 @@
+"""What every CLI command shares: the global options, output in tables or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from leadsift.config import Settings
+from leadsift.db import Database
+
+
+@dataclass
+class CliState:
+    """The global options given before the command."""
+
+    db_url: str
+    json_output: bool
+    settings: Settings
+    _database: Database | None = field(default=None, repr=False)
+
+    def database(self) -> Database:
+        """The workspace database, connected, checked and migrated on first use."""
+        if self._database is None:
+            self._database = Database(self.db_url, self.settings).ready()
+        return self._database
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session committed when the command's work ends without error."""
+        with self.database().unit_of_work() as session:
+            yield session
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._database is not None:
+            self._database.dispose()
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The CliState stored by the root callback."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        raise RuntimeError("leadsift commands must run under the root callback")
+    return obj
+
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Pydantic models and plain values as JSON-compatible data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+def emit_json(document: Any) -> None:
+    """Write exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(document), ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
+    """A two-column table for summaries."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, "" if value is None else str(value))
+    return table

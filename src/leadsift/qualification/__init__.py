@@ -1,0 +1,1 @@
+"""Stages, transitions, playbooks and explanations."""

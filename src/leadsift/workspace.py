@@ -1,0 +1,63 @@
+"""The typed library facade: open a workspace by URL and call the same services as the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadsift.config import Settings
+from leadsift.contacts import repository as contacts_repository
+from leadsift.contacts import service as contacts
+from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
+from leadsift.db import Database
+
+
+class Workspace:
+    """One leadsift database; each method is one transaction."""
+
+    def __init__(self, url: str | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.database = Database(url or self.settings.database_url, self.settings).ready()
+
+    def import_contacts(
+        self, path: str | Path, options: ImportOptions | None = None
+    ) -> ImportSummary:
+        """Import a contact file as one batch (a dry run is rolled back)."""
+        options = options or ImportOptions()
+        session = self.database.sessions()
+        try:
+            summary = contacts.import_contacts(session, Path(path), options, settings=self.settings)
+            if options.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+            return summary
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def undo_import(self, batch_id: int) -> UndoSummary:
+        """Undo the latest import batch."""
+        with self.database.unit_of_work() as session:
+            return contacts.undo_import(session, batch_id)
+
+    def contact(self, ref: str | int) -> ContactView:
+        """A contact by id, email, phone or external id."""
+        with self.database.unit_of_work() as session:
+            return contacts.find_contact(session, str(ref), self.settings.default_region)
+
+    def count_contacts(self) -> int:
+        """How many contacts the workspace holds."""
+        with self.database.unit_of_work() as session:
+            return contacts_repository.count_contacts(session)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.database.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,102 @@
+"""De-duplication and merge decisions, without a database."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from leadsift.contacts.merging import merge_row, plan_chunk
+from leadsift.contacts.normalise import NormalisedRow
+
+
+def _row(
+    n: int,
+    consent: dict[str, bool] | None = None,
+    attrs: dict[str, Any] | None = None,
+    **fields: Any,
+) -> NormalisedRow:
+    return NormalisedRow(n, fields, attrs or {}, consent or {})
+
+
+EXISTING = {
+    "id": 10,
+    "email": "a@x.fr",
+    "phone": "+33612345678",
+    "external_id": None,
+    "first_name": "Ann",
+    "last_name": None,
+    "birth_date": date(1990, 1, 1),
+    "attrs": {"job": "admin."},
+    "created_batch_id": 1,
+}
+
+
+def test_merge_fills_empty_fields_and_keeps_others_unless_overwriting() -> None:
+    row = _row(2, email="a@x.fr", first_name="Anne", last_name="Lee", attrs={"job": "x", "k": 1})
+    assert merge_row(EXISTING, row, overwrite=False) == {
+        "last_name": "Lee",
+        "attrs": {"job": "admin.", "k": 1},
+    }
+    assert merge_row(EXISTING, row, overwrite=True) == {
+        "first_name": "Anne",
+        "last_name": "Lee",
+        "attrs": {"job": "x", "k": 1},
+    }
+
+
+def test_rows_create_merge_update_and_leave_unchanged() -> None:
+    rows = [
+        _row(2, email="new@x.fr", phone="+33700000001"),  # created
+        _row(3, phone="+33700000001", first_name="Neo"),  # merged into row 2
+        _row(4, email="a@x.fr", last_name="Lee"),  # updated (fills last_name)
+        _row(5, phone="+33612345678", first_name="Other"),  # unchanged (keeps Ann)
+    ]
+    plan = plan_chunk(rows, [EXISTING], {}, batch_id=2, overwrite=False, recorded=set())
+    assert dict(plan.counts) == {"created": 1, "merged": 1, "updated": 1, "unchanged": 1}
+    assert [t.values["first_name"] for t in plan.new_contacts] == ["Neo"]
+    assert [(t.contact_id, t.changed) for t in plan.updated] == [(10, {"last_name": "Lee"})]
+    assert plan.befores == [(10, {"last_name": None})]
+
+
+def test_email_of_one_contact_and_phone_of_another_is_a_conflict() -> None:
+    other = {**EXISTING, "id": 11, "email": "b@x.fr", "phone": "+33699999999"}
+    plan = plan_chunk(
+        [_row(9, email="a@x.fr", phone="+33699999999")],
+        [EXISTING, other],
+        {},
+        batch_id=2,
+        overwrite=False,
+        recorded=set(),
+    )
+    (rejection,) = plan.rejections
+    assert (rejection.row_number, rejection.reason, rejection.column) == (
+        9,
+        "identity_conflict",
+        "phone",
+    )
+    assert "contact 10" in rejection.message and "contact 11" in rejection.message
+    assert not plan.new_contacts and not plan.updated
+
+
+def test_consent_is_recorded_only_when_it_changes() -> None:
+    rows = [_row(2, email="a@x.fr", consent={"email": True, "sms": False})]
+    plan = plan_chunk(
+        rows, [EXISTING], {(10, "email"): True}, batch_id=2, overwrite=False, recorded=set()
+    )
+    assert [(t.contact_id, ch, g) for t, ch, g in plan.consent] == [(10, "sms", False)]
+    assert plan.counts["updated"] == 1
+
+
+def test_rows_merging_into_a_contact_created_earlier_in_the_batch_count_as_merged() -> None:
+    mine = {**EXISTING, "created_batch_id": 2}
+    plan = plan_chunk(
+        [_row(2, email="a@x.fr", last_name="Lee")],
+        [mine],
+        {},
+        batch_id=2,
+        overwrite=False,
+        recorded=set(),
+    )
+    assert plan.counts["merged"] == 1
+    assert plan.befores == []  # undo deletes that contact anyway
+    assert [(t.contact_id, t.changed) for t in plan.updated] == [(10, {"last_name": "Lee"})]
