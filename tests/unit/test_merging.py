@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from leadsift.contacts.merging import merge_row, plan_chunk
+from leadsift.contacts.merging import merge_row, plan_chunk, values_to_record
 from leadsift.contacts.normalise import NormalisedRow
 
 
@@ -15,7 +14,15 @@ def _row(
     attrs: dict[str, Any] | None = None,
     **fields: Any,
 ) -> NormalisedRow:
-    return NormalisedRow(n, fields, attrs or {}, consent or {})
+    values = {**fields, "attrs": attrs or {}}
+    return NormalisedRow(
+        n,
+        fields.get("email"),
+        fields.get("phone"),
+        fields.get("external_id"),
+        values_to_record(values),
+        tuple((consent or {}).items()),
+    )
 
 
 EXISTING = {
@@ -25,7 +32,7 @@ EXISTING = {
     "external_id": None,
     "first_name": "Ann",
     "last_name": None,
-    "birth_date": date(1990, 1, 1),
+    "birth_date": "1990-01-01",
     "attrs": {"job": "admin."},
     "created_batch_id": 1,
 }
@@ -53,7 +60,7 @@ def test_rows_create_merge_update_and_leave_unchanged() -> None:
     ]
     plan = plan_chunk(rows, [EXISTING], {}, batch_id=2, overwrite=False, recorded=set())
     assert dict(plan.counts) == {"created": 1, "merged": 1, "updated": 1, "unchanged": 1}
-    assert [t.values["first_name"] for t in plan.new_contacts] == ["Neo"]
+    assert [t.as_values()["first_name"] for t in plan.new_contacts] == ["Neo"]
     assert [(t.contact_id, t.changed) for t in plan.updated] == [(10, {"last_name": "Lee"})]
     assert plan.befores == [(10, {"last_name": None})]
 

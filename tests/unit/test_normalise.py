@@ -54,12 +54,14 @@ def test_a_full_row_is_normalised() -> None:
         "phone": "+33612345678",
         "phone_raw": "06 12 34 56 78",
         "first_name": "Jean",
-        "birth_date": date(1988, 3, 15),
+        "birth_date": "1988-03-15",
         "age": 38,
         "postal_code": "69003",
     }
     assert result.attrs == {"job": "admin.", "euribor": 4.857}
-    assert result.consent == {"sms": True}
+    assert result.consent == (("sms", True),)
+    assert (result.email, result.phone, result.external_id) == (
+        "jean.dupont@example.fr", "+33612345678", None)
 
 
 def _reject(cells: list[str], **kwargs: object) -> Rejection:
@@ -109,5 +111,5 @@ def test_us_region_reads_month_first_and_us_phones() -> None:
     cells = ["", "(415) 555-2671", "", "03/04/1990", "", "", "", "", ""]
     result = _normaliser(default_region="US").normalise(2, cells)
     assert isinstance(result, NormalisedRow)
-    assert result.fields["birth_date"] == date(1990, 3, 4)
+    assert result.fields["birth_date"] == "1990-03-04"
     assert result.fields["phone"] == "+14155552671"

@@ -36,6 +36,10 @@ STANDARD_FIELDS: Final[tuple[str, ...]] = (
 # Stored alongside the standard fields but never mapped directly from a column.
 DERIVED_FIELDS: Final[tuple[str, ...]] = ("phone_raw",)
 CONTACT_VALUE_FIELDS: Final[tuple[str, ...]] = STANDARD_FIELDS + DERIVED_FIELDS
+# The storage-ready tuple a normalised row carries: values in this order, dates as ISO text,
+# attributes as JSON text; the bulk insert appends id, batch, stage and timestamps.
+RECORD_COLUMNS: Final[tuple[str, ...]] = (*CONTACT_VALUE_FIELDS, "attrs")
+RECORD_POSITION: Final[dict[str, int]] = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 IDENTIFIER_FIELDS: Final[tuple[str, ...]] = ("email", "phone", "external_id")
 
 CONSENT_CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "phone")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from leadsift.contacts.fields import CONTACT_VALUE_FIELDS
+from leadsift.contacts.fields import RECORD_COLUMNS
 from leadsift.contacts.models import (
     AttributeDefinition,
     ConsentRecord,
@@ -23,7 +23,7 @@ from leadsift.contacts.models import (
 # SQLite's default limit is 32,766 bound variables per statement.
 _IN_CHUNK = 10_000
 _CONTACT_TABLE: Table = Contact.__table__  # type: ignore[assignment]
-LOOKUP_COLUMNS = ("id", *CONTACT_VALUE_FIELDS, "attrs", "created_batch_id")
+LOOKUP_COLUMNS = ("id", *RECORD_COLUMNS, "created_batch_id")
 INSERT_COLUMNS = (*LOOKUP_COLUMNS, "stage", "created_at", "updated_at")
 
 
@@ -39,16 +39,38 @@ def _pieces(values: Sequence[str]) -> Iterator[Sequence[str]]:
 def find_by_identifiers(
     session: Session, *, emails: Sequence[str], phones: Sequence[str], external_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Contacts owning any of the given identifiers, as plain dicts of LOOKUP_COLUMNS."""
-    columns = [_CONTACT_TABLE.c[name] for name in LOOKUP_COLUMNS]
+    """Contacts owning any of the identifiers, as dicts (dates as ISO text, attrs decoded).
+
+    Driver-level SQL: this runs for every chunk of every import, and the ORM's per-parameter
+    processing of 10,000-value IN lists would cost more than the lookup itself.
+    """
+    postgres = _dialect(session) == "postgresql"
+    connection = session.connection()
+    column_list = ", ".join(LOOKUP_COLUMNS)
     found: dict[int, dict[str, Any]] = {}
     for name, values in (("email", emails), ("phone", phones), ("external_id", external_ids)):
-        column: Column[Any] = _CONTACT_TABLE.c[name]
-        for piece in _pieces(sorted(set(values))):
-            query = select(*columns).where(column.in_(piece))
-            for row in session.execute(query).mappings():
-                found.setdefault(row["id"], dict(row))
+        for piece in _pieces(values):
+            if postgres:
+                sql = f"SELECT {column_list} FROM contacts WHERE {name} = ANY(%s)"  # noqa: S608
+                rows = connection.exec_driver_sql(sql, (list(piece),))
+            else:
+                marks = ",".join("?" * len(piece))
+                sql = f"SELECT {column_list} FROM contacts WHERE {name} IN ({marks})"  # noqa: S608
+                rows = connection.exec_driver_sql(sql, tuple(piece))
+            for row in rows:
+                if row[0] not in found:
+                    found[row[0]] = _lookup_values(row)
     return list(found.values())
+
+
+def _lookup_values(row: Sequence[Any]) -> dict[str, Any]:
+    values = dict(zip(LOOKUP_COLUMNS, row, strict=True))
+    birth_date = values.get("birth_date")
+    if isinstance(birth_date, date):
+        values["birth_date"] = birth_date.isoformat()
+    attrs = values.get("attrs")
+    values["attrs"] = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
+    return values
 
 
 def current_consent(session: Session, contact_ids: Sequence[int]) -> dict[tuple[int, str], bool]:
@@ -120,30 +142,15 @@ def _insert_rows(
     )
 
 
-def _portable(value: Any, dialect: str, json_columns: frozenset[str], name: str) -> Any:
-    if name in json_columns:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if dialect == "sqlite" and isinstance(value, datetime):
-        return _sqlite_timestamp(value)
-    if dialect == "sqlite" and isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def insert_contacts(session: Session, contacts: list[dict[str, Any]], now: datetime) -> None:
-    """Bulk-insert new contacts whose ids were allocated; COPY on PostgreSQL."""
-    dialect = _dialect(session)
-    stamp = _sqlite_timestamp(now) if dialect == "sqlite" else now
-    json_columns = frozenset({"attrs"})
-    value_columns = LOOKUP_COLUMNS
+def insert_contacts(
+    session: Session, records: Sequence[tuple[Any, ...]], ids: Sequence[int], batch_id: int,
+    now: datetime,
+) -> None:
+    """Bulk-insert new contacts from storage-ready records; COPY on PostgreSQL."""
+    stamp = _sqlite_timestamp(now) if _dialect(session) == "sqlite" else now
     rows = [
-        (
-            *(_portable(c.get(name), dialect, json_columns, name) for name in value_columns),
-            "contact",
-            stamp,
-            stamp,
-        )
-        for c in contacts
+        (contact_id, *record, batch_id, "contact", stamp, stamp)
+        for contact_id, record in zip(ids, records, strict=True)
     ]
     _insert_rows(session, "contacts", INSERT_COLUMNS, rows)
 
@@ -154,6 +161,8 @@ def update_contacts(
     """Apply per-contact field changes, grouped by the set of fields changed."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for contact_id, values in changes:
+        if isinstance(values.get("birth_date"), str):
+            values = {**values, "birth_date": date.fromisoformat(values["birth_date"])}
         key = tuple(sorted(values))
         groups.setdefault(key, []).append({"_id": contact_id, **values, "updated_at": now})
     table = _CONTACT_TABLE

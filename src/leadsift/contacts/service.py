@@ -103,11 +103,11 @@ def _write_plan(session: Session, run: _Run, plan: ChunkPlan, now: datetime) -> 
     """Persist one chunk's decisions: new contacts, updates, undo records, consent rows."""
     batch_id = run.batch.id
     ids = repository.allocate_contact_ids(session, len(plan.new_contacts))
+    records = []
     for target, contact_id in zip(plan.new_contacts, ids, strict=True):
         target.contact_id = contact_id
-        target.values["id"] = contact_id
-        target.values["created_batch_id"] = batch_id
-    repository.insert_contacts(session, [t.values for t in plan.new_contacts], now)
+        records.append(target.as_record())
+    repository.insert_contacts(session, records, ids, batch_id, now)
     repository.update_contacts(
         session, [(t.contact_id, t.changed) for t in plan.updated if t.contact_id is not None], now
     )
@@ -134,9 +134,9 @@ def _process_chunk(
     rejected = [item for item in chunk if isinstance(item, Rejection)]
     existing = repository.find_by_identifiers(
         session,
-        emails=[r.fields["email"] for r in valid if "email" in r.fields],
-        phones=[r.fields["phone"] for r in valid if "phone" in r.fields],
-        external_ids=[r.fields["external_id"] for r in valid if "external_id" in r.fields],
+        emails=[r.email for r in valid if r.email is not None],
+        phones=[r.phone for r in valid if r.phone is not None],
+        external_ids=[r.external_id for r in valid if r.external_id is not None],
     )
     consent_state = (
         repository.current_consent(session, [c["id"] for c in existing])
@@ -269,8 +269,7 @@ def undo_import(session: Session, batch_id: int) -> UndoSummary:
         raise ConflictError(
             f"import batch {batch_id} is not the latest: undo batch {max(later)} first"
         )
-    changes = repository.changes_of_batch(session, batch_id)
-    restored = [(contact_id, _restore(before)) for contact_id, before in changes]
+    restored = repository.changes_of_batch(session, batch_id)
     repository.update_contacts(session, restored, utcnow())
     deleted, consent = repository.delete_batch_effects(session, batch_id)
     batch.status = "undone"
@@ -282,13 +281,6 @@ def undo_import(session: Session, batch_id: int) -> UndoSummary:
         contacts_restored=len(restored),
         consent_records_deleted=consent,
     )
-
-
-def _restore(before: dict[str, Any]) -> dict[str, Any]:
-    values = dict(before)
-    if isinstance(values.get("birth_date"), str):
-        values["birth_date"] = date.fromisoformat(values["birth_date"])
-    return values
 
 
 def find_contact(session: Session, ref: str, default_region: str = "FR") -> ContactView:
