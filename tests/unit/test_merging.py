@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadsift.contacts.merging import merge_row, plan_chunk, values_to_record
-from leadsift.contacts.normalise import NormalisedRow
+from leadsift.contacts.merging import merge_row, plan_chunk, record_to_values, values_to_record
+from leadsift.contacts.normalise import NormalisedRow, RowTuple
 
 
 def _row(
@@ -13,9 +13,9 @@ def _row(
     consent: dict[str, bool] | None = None,
     attrs: dict[str, Any] | None = None,
     **fields: Any,
-) -> NormalisedRow:
+) -> RowTuple:
     values = {**fields, "attrs": attrs or {}}
-    return NormalisedRow(
+    return (
         n,
         fields.get("email"),
         fields.get("phone"),
@@ -40,11 +40,11 @@ EXISTING = {
 
 def test_merge_fills_empty_fields_and_keeps_others_unless_overwriting() -> None:
     row = _row(2, email="a@x.fr", first_name="Anne", last_name="Lee", attrs={"job": "x", "k": 1})
-    assert merge_row(EXISTING, row, overwrite=False) == {
+    assert merge_row(EXISTING, NormalisedRow._make(row), overwrite=False) == {
         "last_name": "Lee",
         "attrs": {"job": "admin.", "k": 1},
     }
-    assert merge_row(EXISTING, row, overwrite=True) == {
+    assert merge_row(EXISTING, NormalisedRow._make(row), overwrite=True) == {
         "first_name": "Anne",
         "last_name": "Lee",
         "attrs": {"job": "x", "k": 1},
@@ -60,7 +60,7 @@ def test_rows_create_merge_update_and_leave_unchanged() -> None:
     ]
     plan = plan_chunk(rows, [EXISTING], {}, batch_id=2, overwrite=False, recorded=set())
     assert dict(plan.counts) == {"created": 1, "merged": 1, "updated": 1, "unchanged": 1}
-    assert [t.as_values()["first_name"] for t in plan.new_contacts] == ["Neo"]
+    assert [record_to_values(r)["first_name"] for r in plan.new_records] == ["Neo"]
     assert [(t.contact_id, t.changed) for t in plan.updated] == [(10, {"last_name": "Lee"})]
     assert plan.befores == [(10, {"last_name": None})]
 
@@ -82,7 +82,7 @@ def test_email_of_one_contact_and_phone_of_another_is_a_conflict() -> None:
         "phone",
     )
     assert "contact 10" in rejection.message and "contact 11" in rejection.message
-    assert not plan.new_contacts and not plan.updated
+    assert not plan.new_records and not plan.updated
 
 
 def test_consent_is_recorded_only_when_it_changes() -> None:
@@ -90,7 +90,7 @@ def test_consent_is_recorded_only_when_it_changes() -> None:
     plan = plan_chunk(
         rows, [EXISTING], {(10, "email"): True}, batch_id=2, overwrite=False, recorded=set()
     )
-    assert [(t.contact_id, ch, g) for t, ch, g in plan.consent] == [(10, "sms", False)]
+    assert plan.consent_rows([]) == [(10, "sms", False)]
     assert plan.counts["updated"] == 1
 
 

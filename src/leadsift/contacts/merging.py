@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadsift.contacts.fields import IDENTIFIER_FIELDS, RECORD_COLUMNS
-from leadsift.contacts.normalise import NormalisedRow, Rejection, encode_json
+from leadsift.contacts.fields import RECORD_COLUMNS
+from leadsift.contacts.normalise import NormalisedRow, Rejection, RowTuple, encode_json
 
 Values = dict[str, Any]  # RECORD_COLUMNS keys; attrs decoded to a dict
 
@@ -34,37 +34,44 @@ def values_to_record(values: Mapping[str, Any]) -> tuple[Any, ...]:
 
 @dataclass
 class Target:
-    """A contact a row can land on: one already stored, or one this chunk will create."""
+    """A contact that rows merge into: one already stored, or a new one of this chunk."""
 
-    record: tuple[Any, ...] | None  # a new contact nobody merged into yet
-    values: Values | None
+    values: Values
     consent: dict[str, bool]
-    contact_id: int | None = None  # None until a new contact gets its id
+    contact_id: int | None = None  # stored contacts
+    position: int | None = None  # new contacts: index in ChunkPlan.new_records
     created_by_this_batch: bool = False
     changed: Values = field(default_factory=dict)
-
-    def as_values(self) -> Values:
-        """The contact as a dict (decoding the record on first need)."""
-        if self.values is None:
-            self.values = record_to_values(self.record or ())
-            self.record = None
-        return self.values
-
-    def as_record(self) -> tuple[Any, ...]:
-        """The contact as a storage-ready record."""
-        return self.record if self.record is not None else values_to_record(self.values or {})
 
 
 @dataclass
 class ChunkPlan:
     """What to write for one chunk, and how each row was counted."""
 
-    new_contacts: list[Target] = field(default_factory=list)
+    new_records: list[tuple[Any, ...]] = field(default_factory=list)
+    new_consent: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
     updated: list[Target] = field(default_factory=list)
     befores: list[tuple[int, Values]] = field(default_factory=list)
     consent: list[tuple[Target, str, bool]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+
+    def needs_new_ids(self) -> bool:
+        """Whether consent rows will point at contacts this chunk creates."""
+        return any(self.new_consent) or any(t.position is not None for t, _, _ in self.consent)
+
+    def consent_rows(self, ids: Sequence[int]) -> list[tuple[int, str, bool]]:
+        """Consent rows to append, once the new contacts have their IDS."""
+        rows = [
+            (ids[position], channel, granted)
+            for position, flags in enumerate(self.new_consent)
+            for channel, granted in flags
+        ]
+        for target, channel, granted in self.consent:
+            contact_id = target.contact_id if target.position is None else ids[target.position]
+            if contact_id is not None:
+                rows.append((contact_id, channel, granted))
+        return rows
 
 
 def merge_row(current: Mapping[str, Any], row: NormalisedRow, *, overwrite: bool) -> Values:
@@ -105,42 +112,67 @@ class ChunkPlanner:
         self.overwrite = overwrite
         self.recorded = recorded  # contacts whose pre-batch values are already saved
         self.headers = headers or {}  # field -> the file's header, for rejection reports
-        self.created = 0
-        self.index: dict[str, dict[Any, Target]] = {name: {} for name in IDENTIFIER_FIELDS}
+        # identifier value -> a Target, or the position of a new record nobody merged into yet
+        self.by_email: dict[Any, Target | int] = {}
+        self.by_phone: dict[Any, Target | int] = {}
+        self.by_external: dict[Any, Target | int] = {}
+        self.promoted: dict[int, Target] = {}
         consent_by_contact: dict[int, dict[str, bool]] = {}
         for (contact_id, channel), granted in consent_state.items():
             consent_by_contact.setdefault(contact_id, {})[channel] = granted
         for values in existing:
             contact_id = values["id"]
-            target = Target(None, dict(values), consent_by_contact.get(contact_id, {}),
+            target = Target(dict(values), consent_by_contact.get(contact_id, {}),
                             contact_id=contact_id,
                             created_by_this_batch=values.get("created_batch_id") == batch_id)
-            self._register(target, values)
+            self._register(target)
 
-    def _register(self, target: Target, values: Mapping[str, Any]) -> None:
-        for name in IDENTIFIER_FIELDS:
-            value = values.get(name)
+    def _indexes(self) -> tuple[tuple[str, dict[Any, Target | int]], ...]:
+        return (("email", self.by_email), ("phone", self.by_phone),
+                ("external_id", self.by_external))
+
+    def _register(self, target: Target) -> None:
+        for name, index in self._indexes():
+            value = target.values.get(name)
             if value is not None:
-                self.index[name][value] = target
+                index[value] = target
 
-    def add(self, row: NormalisedRow) -> None:
-        """Place one row; rows that match nobody take the fast path."""
-        by_email, by_phone, by_external = (self.index[n] for n in IDENTIFIER_FIELDS[:3])
-        email, phone, external_id = row.email, row.phone, row.external_id
-        if (email is None or email not in by_email) and (
-            phone is None or phone not in by_phone
-        ) and (external_id is None or external_id not in by_external):
-            self._create(row)
+    def add(self, row: RowTuple) -> None:
+        """Place one row; rows that match nobody take the fast path (no object is built)."""
+        _, email, phone, external_id, record, consent = row
+        if (email is None or email not in self.by_email) and (
+            phone is None or phone not in self.by_phone
+        ) and (external_id is None or external_id not in self.by_external):
+            position = len(self.plan.new_records)
+            self.plan.new_records.append(record)
+            self.plan.new_consent.append(consent)
+            if email is not None:
+                self.by_email[email] = position
+            if phone is not None:
+                self.by_phone[phone] = position
+            if external_id is not None:
+                self.by_external[external_id] = position
             return
         matches: list[tuple[str, Target]] = []
-        for name, value in (("email", email), ("phone", phone), ("external_id", external_id)):
-            target = self.index[name].get(value) if value is not None else None
+        for (name, index), value in zip(self._indexes(), (email, phone, external_id), strict=True):
+            found = index.get(value) if value is not None else None
+            target = self._promote(found) if isinstance(found, int) else found
             if target is not None and all(target is not t for _, t in matches):
                 matches.append((name, target))
         if len(matches) > 1:
-            self._conflict(row, matches)
+            self._conflict(NormalisedRow._make(row), matches)
         else:
-            self._merge(row, matches[0][1])
+            self._merge(NormalisedRow._make(row), matches[0][1])
+
+    def _promote(self, position: int) -> Target:
+        """Turn a new record into a Target the first time a later row merges into it."""
+        target = self.promoted.get(position)
+        if target is None:
+            values = record_to_values(self.plan.new_records[position])
+            consent = dict(self.plan.new_consent[position])
+            target = Target(values, consent, position=position, created_by_this_batch=True)
+            self.promoted[position] = target
+        return target
 
     def _conflict(self, row: NormalisedRow, matches: list[tuple[str, Target]]) -> None:
         fields = row.fields
@@ -155,19 +187,8 @@ class ChunkPlanner:
                       str(fields[second]), f"{described}; fix the row or merge those contacts")
         )
 
-    def _create(self, row: NormalisedRow) -> None:
-        target = Target(row.record, None, dict(row.consent), created_by_this_batch=True)
-        self.plan.new_contacts.append(target)
-        for name, value in (("email", row.email), ("phone", row.phone),
-                            ("external_id", row.external_id)):
-            if value is not None:
-                self.index[name][value] = target
-        for channel, granted in row.consent:
-            self.plan.consent.append((target, channel, granted))
-        self.created += 1
-
     def _merge(self, row: NormalisedRow, target: Target) -> None:
-        values = target.as_values()
+        values = target.values
         changed = merge_row(values, row, overwrite=self.overwrite)
         consent_changed = self._apply_consent(target, row)
         if target.created_by_this_batch:
@@ -187,12 +208,12 @@ class ChunkPlanner:
                 )
             if not target.changed:
                 self.plan.updated.append(target)
-        for name in IDENTIFIER_FIELDS:
+        for name, index in self._indexes():
             if name in changed and values.get(name) is not None:
-                self.index[name].pop(values[name], None)
+                index.pop(values[name], None)
         values.update(changed)
         target.changed.update(changed)
-        self._register(target, values)
+        self._register(target)
 
     def _apply_consent(self, target: Target, row: NormalisedRow) -> bool:
         changed = False
@@ -203,9 +224,16 @@ class ChunkPlanner:
                 changed = True
         return changed
 
+    def finish(self) -> ChunkPlan:
+        """Fold merged values back into the new records and count the rows created."""
+        for position, target in self.promoted.items():
+            self.plan.new_records[position] = values_to_record(target.values)
+        self.plan.counts["created"] += len(self.plan.new_records)
+        return self.plan
+
 
 def plan_chunk(
-    rows: Sequence[NormalisedRow],
+    rows: Sequence[RowTuple],
     existing: Sequence[Values],
     consent_state: Mapping[tuple[int, str], bool],
     *,
@@ -220,5 +248,4 @@ def plan_chunk(
     add = planner.add
     for row in rows:
         add(row)
-    planner.plan.counts["created"] += planner.created
-    return planner.plan
+    return planner.finish()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,12 +54,20 @@ class Contact(Base):
     """A person known by an email, a phone number or an external id."""
 
     __tablename__ = "contacts"
+    # Partial unique indexes: contacts often lack one identifier, and indexing NULLs would cost
+    # every insert of a million-row import for nothing.
+    __table_args__ = tuple(
+        Index(f"uq_contacts_{name}", name, unique=True,
+              sqlite_where=text(f"{name} IS NOT NULL"),
+              postgresql_where=text(f"{name} IS NOT NULL"))
+        for name in ("email", "phone", "external_id")
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320), unique=True)
-    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
     phone_raw: Mapped[str | None] = mapped_column(String(64))
-    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
     birth_date: Mapped[date | None] = mapped_column(Date)
@@ -70,11 +79,12 @@ class Contact(Base):
     company: Mapped[str | None] = mapped_column(String(300))
     job_title: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str | None] = mapped_column(String(200))
-    stage: Mapped[str] = mapped_column(String(20), default=INITIAL_STAGE.value, index=True)
+    stage: Mapped[str] = mapped_column(String(20), default=INITIAL_STAGE.value)
     attrs: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    created_batch_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("import_batches.id", ondelete="SET NULL"), index=True
-    )
+    # The batch that created the contact. Neither indexed nor a foreign key: each would cost
+    # every row of a million-row import (a trigger per row on PostgreSQL), batches are never
+    # deleted (undo marks them), and only `import undo` filters on it, with one scan.
+    created_batch_id: Mapped[int | None] = mapped_column(IdType)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -136,8 +146,7 @@ class ConsentRecord(Base):
     purpose: Mapped[str] = mapped_column(String(40), default="marketing")
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(40))
-    batch_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
-    )
+    # The import batch that recorded it; like contacts.created_batch_id, no index or foreign key.
+    batch_id: Mapped[int | None] = mapped_column(IdType)
     wording_hash: Mapped[str | None] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,9 +20,9 @@ from typing import IO, Any, Literal
 
 from openpyxl import load_workbook
 
+from leadsift.contacts.csvblocks import MAX_FIELD, CsvStream
 from leadsift.errors import ImportFileError
 
-MAX_FIELD = 10_000_000
 _BLOCK = 1 << 20
 _SAMPLE = 64 * 1024
 _DELIMITERS = ",;\t|"
@@ -39,7 +39,7 @@ _JSON_CELL: dict[type, Callable[[Any], str]] = {
 
 FileFormat = Literal["csv", "xlsx", "jsonl"]
 Row = tuple[int, list[str]]
-Opened = tuple["TableInfo", Iterator[Row], Callable[[], int]]
+Opened = tuple["TableInfo", Iterator[Row], Callable[[], int], "CsvStream | None"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class TableReader:
     """Streams the data rows of an opened table; a context manager that closes the file."""
 
     def __init__(self, opened: Opened, resources: contextlib.ExitStack) -> None:
-        self.info, self._rows, self._progress = opened
+        self.info, self._rows, self._progress, self.csv_stream = opened
         self._resources = resources
         self._read = 0
 
@@ -223,9 +223,11 @@ def _open_text(path: Path, gz: bool, requested: str | None, sha256: str,
     else:
         fmt, delimiter = "csv", _delimiter(sample)
         raw, _, text = _open(path, gz, codec, stack)
-        headers, rows = _csv(path.name, text, delimiter)
+        headers, rows, stream = _csv(path.name, text, delimiter)
+        info = TableInfo(path, fmt, codec, delimiter, headers, sha256, path.stat().st_size)
+        return info, rows, raw.tell, stream
     info = TableInfo(path, fmt, codec, delimiter, headers, sha256, path.stat().st_size)
-    return info, rows, raw.tell
+    return info, rows, raw.tell, None
 
 
 def _delimiter(sample: str) -> str:
@@ -264,13 +266,16 @@ def _records(name: str, reader: Any) -> Iterator[Row]:
         raise _csv_failure(name, start, exc) from None
 
 
-def _csv(name: str, text: IO[str], delimiter: str) -> tuple[tuple[str, ...], Iterator[Row]]:
+def _csv(
+    name: str, text: IO[str], delimiter: str
+) -> tuple[tuple[str, ...], Iterator[Row], CsvStream]:
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(text, delimiter=delimiter)
     header, first = _head_rows(name, _records(name, reader))
     headers = tuple(cell.strip() for cell in header[1])
     _check_headers(f"{name} row {header[0]}", headers)
-    return headers, _csv_rows(name, reader, len(headers), first)
+    stream = CsvStream(name, text, first, len(headers), delimiter, reader.line_num + 1)
+    return headers, _csv_rows(name, reader, len(headers), first), stream
 
 
 def _csv_rows(name: str, reader: Any, width: int, first: Row) -> Iterator[Row]:
@@ -396,4 +401,4 @@ def _open_xlsx(path: Path, sha256: str, stack: contextlib.ExitStack) -> Opened:
         return size * done[0] // total if total else 0
 
     info = TableInfo(path, "xlsx", None, None, headers, sha256, size)
-    return info, rows, progress
+    return info, rows, progress, None

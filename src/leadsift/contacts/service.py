@@ -8,18 +8,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
-from leadsift.contacts import repository
+from leadsift.contacts import bulk_repository, repository
 from leadsift.contacts.fields import CONSENT_FIELDS, STANDARD_FIELDS
 from leadsift.contacts.mapping import ColumnPlan, headers_by_target, mapping_record, plan_columns
 from leadsift.contacts.merging import ChunkPlan, plan_chunk
 from leadsift.contacts.models import AttributeDefinition, ImportBatch
-from leadsift.contacts.normalise import NormalisedRow, Rejection, RowNormaliser
+from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
 from leadsift.contacts.pipeline import TypeInference, normalised_chunks
 from leadsift.contacts.reading import TableReader, open_table
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
@@ -102,45 +102,47 @@ def _workers(options: ImportOptions, settings: Settings, reader: TableReader) ->
 def _write_plan(session: Session, run: _Run, plan: ChunkPlan, now: datetime) -> None:
     """Persist one chunk's decisions: new contacts, updates, undo records, consent rows."""
     batch_id = run.batch.id
-    ids = repository.allocate_contact_ids(session, len(plan.new_contacts))
-    records = []
-    for target, contact_id in zip(plan.new_contacts, ids, strict=True):
-        target.contact_id = contact_id
-        records.append(target.as_record())
-    repository.insert_contacts(session, records, ids, batch_id, now)
-    repository.update_contacts(
+    ids = bulk_repository.insert_contacts(
+        session, plan.new_records, batch_id, now, want_ids=plan.needs_new_ids()
+    )
+    bulk_repository.update_contacts(
         session, [(t.contact_id, t.changed) for t in plan.updated if t.contact_id is not None], now
     )
-    repository.insert_contact_changes(session, batch_id, plan.befores)
-    repository.insert_consent_records(
-        session,
-        [
-            (t.contact_id, channel, granted)
-            for t, channel, granted in plan.consent
-            if t.contact_id is not None
-        ],
-        batch_id,
-        now,
-    )
+    bulk_repository.insert_contact_changes(session, batch_id, plan.befores)
+    bulk_repository.insert_consent_records(session, plan.consent_rows(ids), batch_id, now)
+
+
+def _consent_of_matches(
+    session: Session, existing: Sequence[dict[str, Any]], valid: Sequence[RowTuple]
+) -> dict[tuple[int, str], bool]:
+    """Current consent of the stored contacts that rows carrying consent flags will meet."""
+    if not existing:
+        return {}
+    keys = {key for row in valid if row[5] for key in row[1:4] if key is not None}
+    if not keys:
+        return {}
+    ids = [c["id"] for c in existing if keys & {c["email"], c["phone"], c["external_id"]}]
+    return bulk_repository.current_consent(session, ids)
 
 
 def _process_chunk(
     session: Session,
     run: _Run,
-    chunk: Sequence[NormalisedRow | Rejection],
+    chunk: Sequence[RowTuple | Rejection],
     on_rejections: RejectionsCallback | None,
 ) -> None:
-    valid = [item for item in chunk if isinstance(item, NormalisedRow)]
+    # Valid rows arrive as plain tuples (see RowNormaliser.normalise_plain).
+    valid = cast(list[RowTuple], [item for item in chunk if type(item) is tuple])
     rejected = [item for item in chunk if isinstance(item, Rejection)]
-    existing = repository.find_by_identifiers(
+    existing = bulk_repository.find_by_identifiers(
         session,
-        emails=[r.email for r in valid if r.email is not None],
-        phones=[r.phone for r in valid if r.phone is not None],
-        external_ids=[r.external_id for r in valid if r.external_id is not None],
+        emails=[r[1] for r in valid if r[1] is not None],
+        phones=[r[2] for r in valid if r[2] is not None],
+        external_ids=[r[3] for r in valid if r[3] is not None],
     )
     consent_state = (
-        repository.current_consent(session, [c["id"] for c in existing])
-        if existing and any(r.consent for r in valid)
+        bulk_repository.current_consent(session, [c["id"] for c in existing])
+        if existing and any(r[5] for r in valid)
         else {}
     )
     plan = plan_chunk(
@@ -155,7 +157,7 @@ def _process_chunk(
     rejected.extend(plan.rejections)
     rejected.sort(key=lambda r: r.row_number)
     _write_plan(session, run, plan, utcnow())
-    repository.insert_rejections(session, run.batch.id, rejected)
+    bulk_repository.insert_rejections(session, run.batch.id, rejected)
     run.counts.update(plan.counts)
     run.counts["rows"] += len(chunk)
     run.counts["rejected"] += len(rejected)
@@ -195,6 +197,7 @@ def import_contacts(
             ),
         )
         _save_definitions(session, plans, types, batch.id)
+        bulk_repository.tune_for_bulk_import(session)
         normaliser = RowNormaliser(
             tuple(plans),
             options.default_region.upper(),
@@ -270,7 +273,7 @@ def undo_import(session: Session, batch_id: int) -> UndoSummary:
             f"import batch {batch_id} is not the latest: undo batch {max(later)} first"
         )
     restored = repository.changes_of_batch(session, batch_id)
-    repository.update_contacts(session, restored, utcnow())
+    bulk_repository.update_contacts(session, restored, utcnow())
     deleted, consent = repository.delete_batch_effects(session, batch_id)
     batch.status = "undone"
     batch.undone_at = utcnow()

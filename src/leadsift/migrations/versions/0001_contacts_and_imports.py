@@ -104,23 +104,17 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["created_batch_id"],
-            ["import_batches.id"],
-            name=op.f("fk_contacts_created_batch_id_import_batches"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
-        sa.UniqueConstraint("email", name=op.f("uq_contacts_email")),
-        sa.UniqueConstraint("external_id", name=op.f("uq_contacts_external_id")),
-        sa.UniqueConstraint("phone", name=op.f("uq_contacts_phone")),
     )
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contacts_created_batch_id"), ["created_batch_id"], unique=False
+    for name in ("email", "phone", "external_id"):
+        op.create_index(
+            f"uq_contacts_{name}",
+            "contacts",
+            [name],
+            unique=True,
+            sqlite_where=sa.text(f"{name} IS NOT NULL"),
+            postgresql_where=sa.text(f"{name} IS NOT NULL"),
         )
-        batch_op.create_index(batch_op.f("ix_contacts_stage"), ["stage"], unique=False)
-
     op.create_table(
         "import_rejections",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -157,12 +151,6 @@ def upgrade() -> None:
         sa.Column("wording_hash", sa.String(length=64), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["import_batches.id"],
-            name=op.f("fk_consent_records_batch_id_import_batches"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],
             name=op.f("fk_consent_records_contact_id_contacts"),
@@ -171,7 +159,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_records")),
     )
     with op.batch_alter_table("consent_records", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_consent_records_batch_id"), ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_consent_records_contact_channel", ["contact_id", "channel", "id"], unique=False
         )
@@ -217,17 +204,12 @@ def downgrade() -> None:
     op.drop_table("contact_changes")
     with op.batch_alter_table("consent_records", schema=None) as batch_op:
         batch_op.drop_index("ix_consent_records_contact_channel")
-        batch_op.drop_index(batch_op.f("ix_consent_records_batch_id"))
 
     op.drop_table("consent_records")
     with op.batch_alter_table("import_rejections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_import_rejections_batch_id"))
 
     op.drop_table("import_rejections")
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contacts_stage"))
-        batch_op.drop_index(batch_op.f("ix_contacts_created_batch_id"))
-
     op.drop_table("contacts")
     op.drop_table("attribute_definitions")
     with op.batch_alter_table("import_batches", schema=None) as batch_op:
