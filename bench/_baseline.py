@@ -12,7 +12,9 @@ def _email(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return email_validator.validate_email(value.strip(), check_deliverability=False).normalized.lower()
+        return email_validator.validate_email(
+            value.strip(), check_deliverability=False
+        ).normalized.lower()
     except email_validator.EmailNotValidError:
         return None
 

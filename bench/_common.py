@@ -21,8 +21,10 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.node()} · {cpu} · {os.cpu_count()} cores · {memory:.0f} GiB · "
-            f"Python {platform.python_version()} · {platform.system()} {platform.release()}")
+    return (
+        f"{platform.node()} · {cpu} · {os.cpu_count()} cores · {memory:.0f} GiB · "
+        f"Python {platform.python_version()} · {platform.system()} {platform.release()}"
+    )
 
 
 def _tree_rss(pid: int) -> int:
@@ -45,8 +47,9 @@ def _tree_rss(pid: int) -> int:
 def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run COMMAND; return (wall seconds, peak RSS of its process tree, stdout)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     peak = 0
     done = threading.Event()
 

@@ -23,17 +23,34 @@ import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, run_measured  # noqa: E402
+from _common import machine, run_measured
 
-PG_URL = os.environ.get("LEADSIFT_BENCH_POSTGRES_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-HEADER = ["email", "phone", "first_name", "last_name", "birth_date", "postal_code", "city",
-          "region", "company", "job_title", "source", "consent_email"]
+PG_URL = os.environ.get(
+    "LEADSIFT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+HEADER = [
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "postal_code",
+    "city",
+    "region",
+    "company",
+    "job_title",
+    "source",
+    "consent_email",
+]
 FIRST = ["Jean", "Marie", "Pierre", "Camille", "Louis", "Léa", "Hugo", "Chloé", "Zoé", "Noé"]
 LAST = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Lefèvre"]
-CITIES = [("69003", "Lyon", "Auvergne-Rhône-Alpes"), ("75011", "Paris", "Île-de-France"),
-          ("13001", "Marseille", "Provence-Alpes-Côte d'Azur"), ("33000", "Bordeaux",
-          "Nouvelle-Aquitaine"), ("59000", "Lille", "Hauts-de-France")]
+CITIES = [
+    ("69003", "Lyon", "Auvergne-Rhône-Alpes"),
+    ("75011", "Paris", "Île-de-France"),
+    ("13001", "Marseille", "Provence-Alpes-Côte d'Azur"),
+    ("33000", "Bordeaux", "Nouvelle-Aquitaine"),
+    ("59000", "Lille", "Hauts-de-France"),
+]
 JOBS = ["Gérant", "Directrice marketing", "Responsable achats", "Comptable", "Commercial"]
 SOURCES = ["salon", "site web", "partenaire", "achat de fichier"]
 
@@ -41,9 +58,14 @@ SOURCES = ["salon", "site web", "partenaire", "achat de fichier"]
 def _phone_notations(national: str) -> list[str]:
     """Other ways people write the same French mobile number."""
     n = national  # 10 digits starting with 0
-    pairs = " ".join(n[i:i + 2] for i in range(0, 10, 2))
-    return [pairs, n.replace("0", "+33", 1), f"0033 {n[1:]}", f"+33 (0){n[1]} {pairs[3:]}",
-            ".".join(n[i:i + 2] for i in range(0, 10, 2))]
+    pairs = " ".join(n[i : i + 2] for i in range(0, 10, 2))
+    return [
+        pairs,
+        n.replace("0", "+33", 1),
+        f"0033 {n[1:]}",
+        f"+33 (0){n[1]} {pairs[3:]}",
+        ".".join(n[i : i + 2] for i in range(0, 10, 2)),
+    ]
 
 
 def _ascii(text: str) -> str:
@@ -66,7 +88,11 @@ def generate(path: Path, rows: int, seed: int, offset: int = 0) -> dict[str, int
                 local = f"{rng.choice(FIRST)}.{rng.choice(LAST)}.{number}".lower()
                 email = f"{_ascii(local)}@exemple.fr"
                 # 06 and 075-079 are French mobile ranges (070-074 are not allocated).
-                national = f"06{number % 100_000_000:08d}" if number % 2 else f"07{5 + number % 5}{number % 10_000_000:07d}"
+                national = (
+                    f"06{number % 100_000_000:08d}"
+                    if number % 2
+                    else f"07{5 + number % 5}{number % 10_000_000:07d}"
+                )
                 people.append((email, national))
                 phone = rng.choice(_phone_notations(national))
             else:
@@ -80,19 +106,39 @@ def generate(path: Path, rows: int, seed: int, offset: int = 0) -> dict[str, int
                 else:
                     phone = phone[:5]
             postal, city, region = rng.choice(CITIES)
-            writer.writerow([
-                email, phone, rng.choice(FIRST), rng.choice(LAST),
-                f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1950, 2005)}",
-                postal, city, region, f"Société {rng.randint(1, 50_000)}", rng.choice(JOBS),
-                rng.choice(SOURCES), rng.choice(["oui", "non", ""]),
-            ])
+            writer.writerow(
+                [
+                    email,
+                    phone,
+                    rng.choice(FIRST),
+                    rng.choice(LAST),
+                    f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1950, 2005)}",
+                    postal,
+                    city,
+                    region,
+                    f"Société {rng.randint(1, 50_000)}",
+                    rng.choice(JOBS),
+                    rng.choice(SOURCES),
+                    rng.choice(["oui", "non", ""]),
+                ]
+            )
     return stats
 
 
 def leadsift_import(url: str, path: Path, *extra: str) -> tuple[dict[str, object], float, int]:
     """Run the CLI as a user would; return its JSON summary, wall seconds and peak RSS."""
-    command = [sys.executable, "-c", "import sys; from leadsift.cli import main; sys.exit(main())",
-               "--db", url, "--json", "import", "contacts", str(path), *extra]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from leadsift.cli import main; sys.exit(main())",
+        "--db",
+        url,
+        "--json",
+        "import",
+        "contacts",
+        str(path),
+        *extra,
+    ]
     seconds, peak, out = run_measured(command)
     return json.loads(out), seconds, peak
 
@@ -120,7 +166,7 @@ sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from _baseline import run
 print(run({url!r}, {str(path)!r}))
 """
-    seconds, peak, out = run_measured([sys.executable, "-c", code])
+    seconds, peak, _ = run_measured([sys.executable, "-c", code])
     return seconds, peak
 
 
@@ -128,8 +174,9 @@ def _rate(rows: int, seconds: float) -> str:
     return f"{seconds:6.1f} s  {rows / seconds:>9,.0f} rows/s"
 
 
-def bench_backend(name: str, url: str, files: dict[str, Path], rows: int,
-                  with_baseline: bool) -> dict[str, object]:
+def bench_backend(
+    name: str, url: str, files: dict[str, Path], rows: int, with_baseline: bool
+) -> dict[str, object]:
     """All measurements for one backend."""
     reset(url)
     results: dict[str, object] = {}
@@ -146,22 +193,30 @@ def bench_backend(name: str, url: str, files: dict[str, Path], rows: int,
         reset(url)
         results["baseline"] = baseline(url, files["first"])
     print(f"\n## {name}")
-    for label, key in (("into an empty database", "empty"),
-                       (f"into a database holding {first['created']:,} contacts", "populated"),
-                       ("re-import of the same file (all unchanged)", "reimport")):
+    for label, key in (
+        ("into an empty database", "empty"),
+        (f"into a database holding {first['created']:,} contacts", "populated"),
+        ("re-import of the same file (all unchanged)", "reimport"),
+    ):
         summary, wall, mem = results[key]  # type: ignore[misc]
-        print(f"  {label:<48} {_rate(rows, wall)}  (import {summary['seconds']:.1f} s, "
-              f"peak {mem / 2**20:,.0f} MiB)  created {summary['created']:,} merged "
-              f"{summary['merged']:,} unchanged {summary['unchanged']:,} rejected "
-              f"{summary['rejected']:,}")
+        print(
+            f"  {label:<48} {_rate(rows, wall)}  (import {summary['seconds']:.1f} s, "
+            f"peak {mem / 2**20:,.0f} MiB)  created {summary['created']:,} merged "
+            f"{summary['merged']:,} unchanged {summary['unchanged']:,} rejected "
+            f"{summary['rejected']:,}"
+        )
     summary, wall, _ = results["small"]  # type: ignore[misc]
-    print(f"  10,000-row file: {summary['seconds']:.2f} s in the import, {wall:.2f} s for the "
-          f"whole command (process start included)")
+    print(
+        f"  10,000-row file: {summary['seconds']:.2f} s in the import, {wall:.2f} s for the "
+        f"whole command (process start included)"
+    )
     if with_baseline:
         b_seconds, b_peak = results["baseline"]  # type: ignore[misc]
         _, wall, _ = results["empty"]  # type: ignore[misc]
-        print(f"  baseline pandas + reference validators + to_sql: {_rate(rows, b_seconds)} "
-              f"(peak {b_peak / 2**20:,.0f} MiB) → leadsift is {b_seconds / wall:.1f}× faster")
+        print(
+            f"  baseline pandas + reference validators + to_sql: {_rate(rows, b_seconds)} "
+            f"(peak {b_peak / 2**20:,.0f} MiB) → leadsift is {b_seconds / wall:.1f}× faster"
+        )
     return results
 
 
@@ -176,17 +231,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="leadsift-bench-") as folder:
         work = Path(folder)
         started = time.perf_counter()
-        files = {"first": work / "contacts_1.csv", "second": work / "contacts_2.csv",
-                 "small": work / "contacts_10k.csv"}
+        files = {
+            "first": work / "contacts_1.csv",
+            "second": work / "contacts_2.csv",
+            "small": work / "contacts_10k.csv",
+        }
         stats = generate(files["first"], args.rows, seed=1)
         generate(files["second"], args.rows, seed=2, offset=args.rows)
         generate(files["small"], 10_000, seed=3, offset=3 * args.rows)
         size = files["first"].stat().st_size / 2**20
         print(f"machine: {machine()}")
-        print(f"data: {stats['rows']:,} rows × {len(HEADER)} columns ({size:,.0f} MiB CSV): "
-              f"{stats['distinct']:,} people, {stats['duplicates']:,} duplicates in other "
-              f"notations, {stats['invalid']:,} invalid; generated in "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"data: {stats['rows']:,} rows × {len(HEADER)} columns ({size:,.0f} MiB CSV): "
+            f"{stats['distinct']:,} people, {stats['duplicates']:,} duplicates in other "
+            f"notations, {stats['invalid']:,} invalid; generated in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
         for name in args.backends.split(","):
             url = f"sqlite:///{work / 'bench.db'}" if name == "sqlite" else PG_URL
             bench_backend(name, url, files, args.rows, not args.no_baseline)

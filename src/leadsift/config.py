@@ -19,3 +19,6 @@ class Settings(BaseSettings):
     import_parallel_min_bytes: int = 4_000_000
     import_workers: int = 2
     import_chunk_rows: int = 10_000
+    # Up to this many stored contacts, an import keeps their identifiers' hashes in memory
+    # (about 100 bytes each) and asks the database only about keys that may be owned.
+    import_key_filter_max: int = 5_000_000

@@ -61,7 +61,10 @@ def test_a_full_row_is_normalised() -> None:
     assert result.attrs == {"job": "admin.", "euribor": 4.857}
     assert result.consent == (("sms", True),)
     assert (result.email, result.phone, result.external_id) == (
-        "jean.dupont@example.fr", "+33612345678", None)
+        "jean.dupont@example.fr",
+        "+33612345678",
+        None,
+    )
 
 
 def _reject(cells: list[str], **kwargs: object) -> Rejection:

@@ -25,10 +25,21 @@ LOOKUP_COLUMNS = ("id", *RECORD_COLUMNS, "created_batch_id")
 _SELECT_COLUMNS = ", ".join(f"c.{name}" for name in LOOKUP_COLUMNS)
 # COPY column types as psycopg should dump them: text for strings (PostgreSQL parses dates and
 # JSON from text), integers as integers. Declaring them skips a per-value type lookup.
-_COPY_TYPES = ["int8" if n == "age" else "text" for n in RECORD_COLUMNS] + ["int8", "text",
-                                                                            "text", "text"]
-_CONSENT_COLUMNS = ("contact_id", "channel", "purpose", "granted", "source", "batch_id",
-                    "recorded_at")
+_COPY_TYPES = ["int8" if n == "age" else "text" for n in RECORD_COLUMNS] + [
+    "int8",
+    "text",
+    "text",
+    "text",
+]
+_CONSENT_COLUMNS = (
+    "contact_id",
+    "channel",
+    "purpose",
+    "granted",
+    "source",
+    "batch_id",
+    "recorded_at",
+)
 
 
 def _postgres(session: Session) -> bool:
@@ -57,36 +68,63 @@ def tune_for_bulk_import(session: Session) -> None:
         session.connection().exec_driver_sql("PRAGMA cache_size = -262144")
 
 
+def stored_identifiers(session: Session, max_contacts: int) -> Iterator[Any] | None:
+    """Every stored email, phone and external id, or None when there are over MAX_CONTACTS."""
+    connection = session.connection()
+    count = connection.exec_driver_sql("SELECT count(*) FROM contacts").scalar_one()
+    if count > max_contacts:
+        return None
+    rows = connection.exec_driver_sql(
+        "SELECT email, phone, external_id FROM contacts",
+        execution_options={"yield_per": 50_000},
+    )
+    return (key for row in rows for key in row)
+
+
 def find_by_identifiers(
     session: Session, *, emails: Sequence[str], phones: Sequence[str], external_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Contacts owning any of the identifiers, as dicts (dates as ISO text, attrs decoded)."""
-    postgres = _postgres(session)
-    connection = session.connection()
-    found: dict[int, dict[str, Any]] = {}
+    """Contacts owning any of the identifiers, as dicts (dates as ISO text, attrs decoded).
+
+    Ids first (index-only probes), then each contact's row once, however many of its
+    identifiers the chunk mentions.
+    """
+    ids: set[int] = set()
     for name, values in (("email", emails), ("phone", phones), ("external_id", external_ids)):
         for piece in _pieces(values):
-            if postgres:
-                # A lateral probe per key always uses the unique index; `= ANY(array)` over
-                # ten thousand values is planned as a sequential scan.
-                sql = (
-                    f"SELECT {_SELECT_COLUMNS} FROM unnest(%s::text[]) AS k(v) "  # noqa: S608
-                    f"CROSS JOIN LATERAL (SELECT * FROM contacts WHERE {name} = k.v "
-                    f"AND {name} IS NOT NULL) AS c"
-                )
-                rows = connection.exec_driver_sql(sql, (list(piece),))
-            else:
-                marks = ",".join("?" * len(piece))
-                # The IS NOT NULL lets SQLite use the partial unique index.
-                sql = (
-                    f"SELECT {_SELECT_COLUMNS} FROM contacts AS c "  # noqa: S608
-                    f"WHERE {name} IN ({marks}) AND {name} IS NOT NULL"
-                )
-                rows = connection.exec_driver_sql(sql, tuple(piece))
-            for row in rows:
-                if row[0] not in found:
-                    found[row[0]] = _lookup_values(row)
-    return list(found.values())
+            ids.update(_ids_owning(session, name, piece))
+    return [_lookup_values(row) for row in _contacts_by_id(session, sorted(ids))]
+
+
+def _ids_owning(session: Session, name: str, keys: Sequence[str]) -> list[int]:
+    connection = session.connection()
+    if _postgres(session):
+        # A lateral probe per key always uses the unique index; `= ANY(array)` over
+        # thousands of values may be planned as a sequential scan.
+        sql = (
+            "SELECT c.id FROM unnest(%s::text[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
+            f"(SELECT id FROM contacts WHERE {name} = k.v AND {name} IS NOT NULL) AS c"
+        )
+        return [row[0] for row in connection.exec_driver_sql(sql, (list(keys),))]
+    marks = ",".join("?" * len(keys))
+    # The IS NOT NULL lets SQLite use the partial unique index.
+    sql = f"SELECT id FROM contacts WHERE {name} IN ({marks}) AND {name} IS NOT NULL"  # noqa: S608
+    return [row[0] for row in connection.exec_driver_sql(sql, tuple(keys))]
+
+
+def _contacts_by_id(session: Session, ids: Sequence[int]) -> Iterator[Sequence[Any]]:
+    connection = session.connection()
+    for piece in _pieces(ids):
+        if _postgres(session):
+            sql = (
+                f"SELECT {_SELECT_COLUMNS} FROM unnest(%s::int8[]) AS k(v) "  # noqa: S608
+                "CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = k.v) AS c"
+            )
+            yield from connection.exec_driver_sql(sql, (list(piece),))
+        else:
+            marks = ",".join("?" * len(piece))
+            sql = f"SELECT {_SELECT_COLUMNS} FROM contacts AS c WHERE id IN ({marks})"  # noqa: S608
+            yield from connection.exec_driver_sql(sql, tuple(piece))
 
 
 def _lookup_values(row: Sequence[Any]) -> dict[str, Any]:
@@ -130,8 +168,12 @@ def _sqlite_timestamp(moment: datetime) -> str:
 
 
 def insert_contacts(
-    session: Session, records: Sequence[tuple[Any, ...]], batch_id: int, now: datetime,
-    *, want_ids: bool = True,
+    session: Session,
+    records: Sequence[tuple[Any, ...]],
+    batch_id: int,
+    now: datetime,
+    *,
+    want_ids: bool = True,
 ) -> list[int]:
     """Bulk-insert new contacts from storage-ready records; return their ids in order."""
     if not records:
@@ -158,8 +200,12 @@ def insert_contacts(
 
 
 def _copy_contacts(
-    session: Session, records: Sequence[tuple[Any, ...]], batch_id: int, now: datetime,
-    *, want_ids: bool,
+    session: Session,
+    records: Sequence[tuple[Any, ...]],
+    batch_id: int,
+    now: datetime,
+    *,
+    want_ids: bool,
 ) -> list[int]:
     """COPY without ids (the sequence numbers rows in order), then read the ids back if needed."""
     connection = session.connection()
@@ -168,18 +214,22 @@ def _copy_contacts(
     stamp = now.isoformat()
     tail = (batch_id, "contact", stamp, stamp)
     columns = f"{', '.join(RECORD_COLUMNS)}, created_batch_id, stage, created_at, updated_at"
-    with _raw(session).cursor() as cursor, cursor.copy(
-        f"COPY contacts ({columns}) FROM STDIN"
-    ) as copy:
+    with (
+        _raw(session).cursor() as cursor,
+        cursor.copy(f"COPY contacts ({columns}) FROM STDIN") as copy,
+    ):
         copy.set_types(_COPY_TYPES)
         for record in records:
             copy.write_row(record + tail)
     if not want_ids:
         return []
-    rows = connection.exec_driver_sql(
-        "SELECT id FROM contacts WHERE id > %s AND created_batch_id = %s ORDER BY id",
-        (floor, batch_id),
-    ).all()
+    mine = "FROM contacts WHERE id > %s AND created_batch_id = %s"
+    low, high, count = connection.exec_driver_sql(
+        f"SELECT min(id), max(id), count(*) {mine}", (floor, batch_id)
+    ).one()
+    if count == len(records) and high - low + 1 == count:
+        return list(range(low, high + 1))  # no other session took numbers meanwhile
+    rows = connection.exec_driver_sql(f"SELECT id {mine} ORDER BY id", (floor, batch_id))
     ids = [row[0] for row in rows]
     if len(ids) != len(records):
         raise RuntimeError(f"read back {len(ids)} ids for {len(records)} new contacts")
@@ -194,13 +244,15 @@ def insert_consent_records(
         return
     if _postgres(session):
         stamp = now.isoformat()
-        with _raw(session).cursor() as cursor, cursor.copy(
-            f"COPY consent_records ({', '.join(_CONSENT_COLUMNS)}) FROM STDIN"
-        ) as copy:
+        with (
+            _raw(session).cursor() as cursor,
+            cursor.copy(f"COPY consent_records ({', '.join(_CONSENT_COLUMNS)}) FROM STDIN") as copy,
+        ):
             copy.set_types(["int8", "text", "text", "bool", "text", "int8", "text"])
             for contact_id, channel, granted in records:
-                copy.write_row((contact_id, channel, "marketing", granted, "import", batch_id,
-                                stamp))
+                copy.write_row(
+                    (contact_id, channel, "marketing", granted, "import", batch_id, stamp)
+                )
         return
     stamp = _sqlite_timestamp(now)
     session.connection().exec_driver_sql(
@@ -215,9 +267,10 @@ def update_contacts(
 ) -> None:
     """Apply per-contact field changes, grouped by the set of fields changed."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for contact_id, values in changes:
+    for contact_id, changed in changes:
+        values = dict(changed)
         if isinstance(values.get("birth_date"), str):
-            values = {**values, "birth_date": date.fromisoformat(values["birth_date"])}
+            values["birth_date"] = date.fromisoformat(values["birth_date"])
         key = tuple(sorted(values))
         groups.setdefault(key, []).append({"_id": contact_id, **values, "updated_at": now})
     table = _CONTACT_TABLE

@@ -75,8 +75,10 @@ def parse_block(name: str, block: str, first_line: int, delimiter: str, width: i
             start = first_line + reader.line_num
     except csv.Error as exc:
         if "field limit" in str(exc):
-            raise ImportFileError(f"{name} row {start}: a value is longer than {MAX_FIELD:,} "
-                                  "characters — is this the right file?") from None
+            raise ImportFileError(
+                f"{name} row {start}: a value is longer than {MAX_FIELD:,} "
+                "characters — is this the right file?"
+            ) from None
         raise ImportFileError(
             f"{name} row {start}: cannot be parsed as CSV ({exc}) — check the quoting"
         ) from None

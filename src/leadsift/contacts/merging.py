@@ -28,8 +28,10 @@ def record_to_values(record: Sequence[Any]) -> Values:
 
 def values_to_record(values: Mapping[str, Any]) -> tuple[Any, ...]:
     """A dict back to a storage-ready record."""
-    return (*(values.get(name) for name in RECORD_COLUMNS[:-1]),
-            encode_json(values.get("attrs") or {}))
+    return (
+        *(values.get(name) for name in RECORD_COLUMNS[:-1]),
+        encode_json(values.get("attrs") or {}),
+    )
 
 
 @dataclass
@@ -122,14 +124,20 @@ class ChunkPlanner:
             consent_by_contact.setdefault(contact_id, {})[channel] = granted
         for values in existing:
             contact_id = values["id"]
-            target = Target(dict(values), consent_by_contact.get(contact_id, {}),
-                            contact_id=contact_id,
-                            created_by_this_batch=values.get("created_batch_id") == batch_id)
+            target = Target(
+                dict(values),
+                consent_by_contact.get(contact_id, {}),
+                contact_id=contact_id,
+                created_by_this_batch=values.get("created_batch_id") == batch_id,
+            )
             self._register(target)
 
     def _indexes(self) -> tuple[tuple[str, dict[Any, Target | int]], ...]:
-        return (("email", self.by_email), ("phone", self.by_phone),
-                ("external_id", self.by_external))
+        return (
+            ("email", self.by_email),
+            ("phone", self.by_phone),
+            ("external_id", self.by_external),
+        )
 
     def _register(self, target: Target) -> None:
         for name, index in self._indexes():
@@ -140,9 +148,11 @@ class ChunkPlanner:
     def add(self, row: RowTuple) -> None:
         """Place one row; rows that match nobody take the fast path (no object is built)."""
         _, email, phone, external_id, record, consent = row
-        if (email is None or email not in self.by_email) and (
-            phone is None or phone not in self.by_phone
-        ) and (external_id is None or external_id not in self.by_external):
+        if (
+            (email is None or email not in self.by_email)
+            and (phone is None or phone not in self.by_phone)
+            and (external_id is None or external_id not in self.by_external)
+        ):
             position = len(self.plan.new_records)
             self.plan.new_records.append(record)
             self.plan.new_consent.append(consent)
@@ -183,8 +193,13 @@ class ChunkPlanner:
         )
         second = matches[1][0]
         self.plan.rejections.append(
-            Rejection(row.row_number, "identity_conflict", self.headers.get(second, second),
-                      str(fields[second]), f"{described}; fix the row or merge those contacts")
+            Rejection(
+                row.row_number,
+                "identity_conflict",
+                self.headers.get(second, second),
+                str(fields[second]),
+                f"{described}; fix the row or merge those contacts",
+            )
         )
 
     def _merge(self, row: NormalisedRow, target: Target) -> None:
@@ -243,8 +258,14 @@ def plan_chunk(
     headers: Mapping[str, str] | None = None,
 ) -> ChunkPlan:
     """Plan the writes for a chunk of valid rows against the contacts they may match."""
-    planner = ChunkPlanner(existing, consent_state, batch_id=batch_id, overwrite=overwrite,
-                           recorded=recorded, headers=headers)
+    planner = ChunkPlanner(
+        existing,
+        consent_state,
+        batch_id=batch_id,
+        overwrite=overwrite,
+        recorded=recorded,
+        headers=headers,
+    )
     add = planner.add
     for row in rows:
         add(row)

@@ -57,9 +57,13 @@ class Contact(Base):
     # Partial unique indexes: contacts often lack one identifier, and indexing NULLs would cost
     # every insert of a million-row import for nothing.
     __table_args__ = tuple(
-        Index(f"uq_contacts_{name}", name, unique=True,
-              sqlite_where=text(f"{name} IS NOT NULL"),
-              postgresql_where=text(f"{name} IS NOT NULL"))
+        Index(
+            f"uq_contacts_{name}",
+            name,
+            unique=True,
+            sqlite_where=text(f"{name} IS NOT NULL"),
+            postgresql_where=text(f"{name} IS NOT NULL"),
+        )
         for name in ("email", "phone", "external_id")
     )
 

@@ -44,8 +44,11 @@ class NormalisedRow(NamedTuple):
     @property
     def fields(self) -> dict[str, Any]:
         """The non-empty standard fields (and phone_raw) as a dict."""
-        return {name: value for name, value in zip(RECORD_COLUMNS[:_ATTRS], self.record)
-                if value is not None}
+        return {
+            name: value
+            for name, value in zip(RECORD_COLUMNS[:_ATTRS], self.record[:_ATTRS], strict=True)
+            if value is not None
+        }
 
     @property
     def attrs(self) -> dict[str, AttrValue]:
@@ -68,8 +71,9 @@ class FieldError(Exception):
     """Raised by a field parser; becomes an `invalid_<field>` rejection."""
 
 
-RowTuple = tuple[int, "str | None", "str | None", "str | None", tuple[Any, ...],
-                 tuple[tuple[str, bool], ...]]
+RowTuple = tuple[
+    int, "str | None", "str | None", "str | None", tuple[Any, ...], tuple[tuple[str, bool], ...]
+]
 # A column handler stores a non-empty value in the record (or attrs, consent) or returns why not.
 Handler = Callable[[str, list[Any], dict[str, AttrValue], list[tuple[str, bool]]], "str | None"]
 
@@ -114,10 +118,11 @@ class RowNormaliser:
         """dd/mm/yyyy everywhere but in the US."""
         return self.default_region.upper() != "US"
 
-    def _handler(self, plan: ColumnPlan) -> Handler:
+    def _handler(self, plan: ColumnPlan) -> Handler:  # noqa: PLR0911 - one return per field kind
         if plan.kind == "attr":
-            return _attr_handler(plan.target, self.attr_types.get(plan.target, "text"),
-                                 self.day_first)
+            return _attr_handler(
+                plan.target, self.attr_types.get(plan.target, "text"), self.day_first
+            )
         if plan.kind == "consent":
             return _consent_handler(CONSENT_FIELDS[plan.target])
         if plan.target == "email":
@@ -128,8 +133,11 @@ class RowNormaliser:
             return _birth_date_handler(self.day_first, self.today)
         if plan.target == "age":
             return _parsed_handler(RECORD_POSITION["age"], _age)
-        return _text_handler(RECORD_POSITION[plan.target], TEXT_FIELD_LENGTHS[plan.target],
-                             upper=plan.target == "postal_code")
+        return _text_handler(
+            RECORD_POSITION[plan.target],
+            TEXT_FIELD_LENGTHS[plan.target],
+            upper=plan.target == "postal_code",
+        )
 
     def normalise(self, row_number: int, cells: Sequence[str]) -> NormalisedRow | Rejection:
         """Normalise one row, or say why it is refused; the email, then the phone, decide first."""
@@ -148,8 +156,9 @@ class RowNormaliser:
             if value:
                 error = handler(value, record, attrs, consent)
                 if error is not None:
-                    rejection = Rejection(row_number, f"invalid_{plan.target}", plan.header, raw,
-                                          error)
+                    rejection = Rejection(
+                        row_number, f"invalid_{plan.target}", plan.header, raw, error
+                    )
                     errors = [*(errors or []), rejection]
         if errors:
             # One reason per row: the email decides first, then the phone, then column order.
@@ -158,9 +167,13 @@ class RowNormaliser:
         if external_id is None and self.generate_ids:
             external_id = record[_EXTERNAL_ID] = generated_id(row_number, cells)
         if email is None and phone is None and external_id is None:
-            return Rejection(row_number, "no_identifier", None, None,
-                             "no email, phone or external id (use --generate-ids for files "
-                             "without identifiers)")
+            return Rejection(
+                row_number,
+                "no_identifier",
+                None,
+                None,
+                "no email, phone or external id (use --generate-ids for files without identifiers)",
+            )
         record[_ATTRS] = encode_json(attrs) if attrs else _EMPTY_ATTRS
         return (row_number, email, phone, external_id, tuple(record), tuple(consent))
 
@@ -226,8 +239,9 @@ def _birth_date_handler(day_first: bool, today: date) -> Handler:
 
 
 def _consent_handler(channel: str) -> Handler:
-    def handle(value: str, _record: list[Any], _attrs: object,
-               consent: list[tuple[str, bool]]) -> str | None:
+    def handle(
+        value: str, _record: list[Any], _attrs: object, consent: list[tuple[str, bool]]
+    ) -> str | None:
         flag = parse_bool(value)
         if flag is None:
             return "not a yes/no value (oui/non, yes/no, true/false, 1/0)"
@@ -238,8 +252,9 @@ def _consent_handler(channel: str) -> Handler:
 
 
 def _attr_handler(key: str, value_type: ValueType, day_first: bool) -> Handler:
-    def handle(value: str, _record: list[Any], attrs: dict[str, AttrValue],
-               *_: object) -> str | None:
+    def handle(
+        value: str, _record: list[Any], attrs: dict[str, AttrValue], *_: object
+    ) -> str | None:
         attrs[key] = coerce(value, value_type, day_first=day_first)
         return None
 

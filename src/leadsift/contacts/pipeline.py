@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any
 
@@ -13,6 +14,7 @@ from leadsift.contacts.csvblocks import parse_block, text_blocks
 from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
 from leadsift.contacts.reading import TableReader
 from leadsift.contacts.values import ValueType, classify, join_types
+from leadsift.errors import LeadsiftError
 
 Chunk = list[RowTuple | Rejection]
 
@@ -41,7 +43,7 @@ def normalise_csv_block(
 
 def normalised_chunks(
     reader: TableReader, normaliser: RowNormaliser, *, chunk_rows: int, workers: int
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Normalised chunks in file order; with WORKERS > 1, parsed and normalised by a pool."""
     if workers <= 1:
         for rows in chunked_rows(reader, chunk_rows):
@@ -49,15 +51,29 @@ def normalised_chunks(
         return
     # spawn: the parent holds a database connection that a forked child must never share.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
         pending: deque[Future[Chunk]] = deque()
         for job in _jobs(reader, normaliser, chunk_rows):
             pending.append(pool.submit(*job))
             # Bounded look-ahead keeps memory flat however large the file is.
             if len(pending) > workers * 2:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
+    finally:
+        # On an error (or an abandoned import) drop the queued blocks instead of parsing them.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[Chunk]) -> Chunk:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise LeadsiftError(
+            "the import's worker processes could not run (when calling the library from a "
+            "script, guard it with `if __name__ == '__main__':`, or pass workers=1)"
+        ) from exc
 
 
 def _jobs(

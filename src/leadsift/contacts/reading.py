@@ -14,11 +14,8 @@ import re
 import zlib
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any, Literal
-
-from openpyxl import load_workbook
 
 from leadsift.contacts.csvblocks import MAX_FIELD, CsvStream
 from leadsift.errors import ImportFileError
@@ -28,14 +25,29 @@ _SAMPLE = 64 * 1024
 _DELIMITERS = ",;\t|"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 # PNG, JPEG, GIF, PDF, ELF, 7z, RAR, xz, zstd, OLE: a small such file may hold no NUL byte.
-_BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x7fELF", b"7z\xbc\xaf",
-                 b"Rar!", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd", _OLE_MAGIC)
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"%PDF",
+    b"\x7fELF",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"\xfd7zXZ",
+    b"\x28\xb5\x2f\xfd",
+    _OLE_MAGIC,
+)
 _BINARY = ": not a text, CSV, XLSX or JSON Lines file (binary content)"
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f]")
 _QUOTED = re.compile('"[^"]*"')
 _ONE_OBJECT = " — each line must be one JSON object"
 _JSON_CELL: dict[type, Callable[[Any], str]] = {
-    str: str, int: str, float: str, bool: lambda b: str(b).lower(), type(None): lambda _: ""}
+    str: str,
+    int: str,
+    float: str,
+    bool: lambda b: str(b).lower(),
+    type(None): lambda _: "",
+}
 
 FileFormat = Literal["csv", "xlsx", "jsonl"]
 Row = tuple[int, list[str]]
@@ -91,7 +103,10 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableReader:
     magic, sha256 = _check_file(path)
     with contextlib.ExitStack() as stack:
         if path.suffix.lower() == ".xlsx" or magic.startswith(b"PK\x03\x04"):
-            opened = _open_xlsx(path, sha256, stack)
+            # openpyxl is loaded only when an XLSX file is imported (it costs 0.2 s at start-up).
+            from leadsift.contacts.reading_xlsx import open_xlsx  # noqa: PLC0415
+
+            opened = open_xlsx(path, sha256, stack)
         else:
             opened = _open_text(path, magic.startswith(b"\x1f\x8b"), encoding, sha256, stack)
         return TableReader(opened, stack.pop_all())
@@ -124,8 +139,11 @@ def _check_headers(where: str, headers: tuple[str, ...]) -> None:
         if not header:
             raise _err(where, f": column {number} has no name — name it or delete the column")
         if header in seen:
-            raise _err(where, f": columns {seen[header]} and {number} are both named {header!r}"
-                              " — rename one of them")
+            raise _err(
+                where,
+                f": columns {seen[header]} and {number} are both named {header!r}"
+                " — rename one of them",
+            )
         seen[header] = number
 
 
@@ -138,8 +156,9 @@ def _head_rows(name: str, records: Iterator[Row]) -> tuple[Row, Row]:
     return header, first
 
 
-def _open(path: Path, gz: bool, codec: str, stack: contextlib.ExitStack) -> tuple[
-        io.BufferedReader, io.BufferedReader | gzip.GzipFile, io.TextIOWrapper]:
+def _open(
+    path: Path, gz: bool, codec: str, stack: contextlib.ExitStack
+) -> tuple[io.BufferedReader, io.BufferedReader | gzip.GzipFile, io.TextIOWrapper]:
     """Open the file: the raw bytes, the decompressed bytes and the text."""
     raw = stack.enter_context(path.open("rb"))
     binary = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")) if gz else raw
@@ -201,12 +220,16 @@ def _encoding(path: Path, gz: bool, requested: str | None) -> tuple[bytes, str]:
     tried = f"not valid {codec}" if requested else "not UTF-8 or Windows-1252"
     with contextlib.ExitStack() as stack:  # an error path: reading the prefix at once is fine
         row = 1 + _open(path, gz, "latin-1", stack)[1].read(bad).count(b"\n")
-    raise _err(name, f": undecodable bytes at row {row} (byte offset {bad}): {tried} — "
-                     "re-save as UTF-8 or pass --encoding")
+    raise _err(
+        name,
+        f": undecodable bytes at row {row} (byte offset {bad}): {tried} — "
+        "re-save as UTF-8 or pass --encoding",
+    )
 
 
-def _open_text(path: Path, gz: bool, requested: str | None, sha256: str,
-               stack: contextlib.ExitStack) -> Opened:
+def _open_text(
+    path: Path, gz: bool, requested: str | None, sha256: str, stack: contextlib.ExitStack
+) -> Opened:
     head, codec = _encoding(path, gz, requested)
     if len(head) == _SAMPLE and b"\n" in head:
         head = head[: head.rindex(b"\n") + 1]  # whole lines: a cut-off one misleads the sniffer
@@ -249,8 +272,11 @@ def _is_blank(row: list[str]) -> bool:
 def _csv_failure(name: str, row: int, exc: csv.Error) -> ImportFileError:
     # Decoding and gzip errors cannot happen here: the pre-pass read the whole file already.
     if "field limit" in str(exc):
-        return _err(name, f" row {row}: a value is longer than {MAX_FIELD:,} characters — "
-                          "is this the right file?")
+        return _err(
+            name,
+            f" row {row}: a value is longer than {MAX_FIELD:,} characters — "
+            "is this the right file?",
+        )
     return _err(name, f" row {row}: cannot be parsed as CSV ({exc}) — check the quoting")
 
 
@@ -286,8 +312,11 @@ def _csv_rows(name: str, reader: Any, width: int, first: Row) -> Iterator[Row]:
             if len(row) == width:
                 yield end + 1, row
             elif not _is_blank(row):
-                raise _err(name, f" row {end + 1}: {len(row)} cells but the header has {width} "
-                                 "— check the delimiter or quoting")
+                raise _err(
+                    name,
+                    f" row {end + 1}: {len(row)} cells but the header has {width} "
+                    "— check the delimiter or quoting",
+                )
             end = reader.line_num
     except csv.Error as exc:
         raise _csv_failure(name, end + 1, exc) from None
@@ -297,8 +326,10 @@ def _json_lines(name: str, text: IO[str]) -> Iterator[tuple[int, dict[str, Any]]
     """Yield (line number, object) for each non-blank line, bounding memory on huge lines."""
     for number, line in enumerate(iter(lambda: text.readline(MAX_FIELD + 1), ""), 1):
         if len(line) > MAX_FIELD:
-            raise _err(name, f" line {number}: longer than {MAX_FIELD:,} characters — "
-                             "is this the right file?")
+            raise _err(
+                name,
+                f" line {number}: longer than {MAX_FIELD:,} characters — is this the right file?",
+            )
         if not line.strip():
             continue
         try:
@@ -316,8 +347,11 @@ def _json_row(name: str, number: int, obj: dict[str, Any], keys: Collection[str]
         return [_JSON_CELL[type(value)](value) for value in map(obj.get, keys)]
     except KeyError:  # a dict or a list
         key = next(key for key in keys if type(obj.get(key)) not in _JSON_CELL)
-        raise _err(name, f" line {number}, key {key!r}: nested objects and lists are not "
-                         "supported — flatten them into separate keys") from None
+        raise _err(
+            name,
+            f" line {number}, key {key!r}: nested objects and lists are not "
+            "supported — flatten them into separate keys",
+        ) from None
 
 
 def _jsonl_keys(path: Path, gz: bool, codec: str) -> tuple[str, ...]:
@@ -330,75 +364,3 @@ def _jsonl_keys(path: Path, gz: bool, codec: str) -> tuple[str, ...]:
     if not keys:
         raise _err(path.name, ": has no JSON object with keys — nothing to import")
     return tuple(keys)
-
-
-def _xlsx_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, datetime) and value.time() == time():
-        value = value.date()
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)  # str, int, non-integral float (shortest repr), Decimal, timedelta
-
-
-def _xlsx_records(name: str, values: Iterator[tuple[object, ...]]) -> Iterator[Row]:
-    """Yield (sheet row number, cells) for every row with a value, cells converted to str."""
-    try:
-        for number, row in enumerate(values, 1):
-            cells = [_xlsx_cell(value) for value in row]
-            if any(cells):
-                yield number, cells
-    except Exception as exc:  # openpyxl raises many types on a corrupt sheet; all mean the same
-        raise _err(name, f": the worksheet is corrupt ({type(exc).__name__}: {exc}) — "
-                         "re-save it from Excel") from None
-
-
-def _xlsx_rows(name: str, records: Iterator[Row], width: int, done: list[int]) -> Iterator[Row]:
-    """Pad each row to the header's width; a value beyond the last named column is an error."""
-    for number, cells in records:
-        done[0] = number
-        extra = [column for column, c in enumerate(cells[width:], width + 1) if c.strip()]
-        if extra:
-            raise _err(name, f" row {number}: column {extra[0]} has a value but no header — "
-                             "name the column or clear it")
-        yield number, (cells + [""] * width)[:width]
-    done[0] = -1
-
-
-def _open_xlsx(path: Path, sha256: str, stack: contextlib.ExitStack) -> Opened:
-    name = path.name
-    try:
-        workbook = load_workbook(stack.enter_context(path.open("rb")), read_only=True,
-                                 data_only=True)
-    except Exception as exc:  # zipfile, XML and openpyxl errors all mean "not a usable workbook"
-        raise _err(name, f": not a valid XLSX workbook ({type(exc).__name__}: {exc}) — "
-                         "re-save it from Excel as .xlsx or CSV") from None
-    stack.callback(workbook.close)
-    if not workbook.worksheets:
-        raise _err(name, ": the workbook has no worksheet — export the contacts again")
-    sheet = workbook.worksheets[0]
-    total = sheet.max_row or 0
-    sheet.reset_dimensions()  # some writers store wrong dimensions, which would truncate rows
-    records = _xlsx_records(name, sheet.iter_rows(values_only=True))
-    header, first = _head_rows(name, records)
-    cells = header[1]
-    while not cells[-1].strip():  # trailing empty columns
-        cells.pop()
-    headers = tuple(cell.strip() for cell in cells)
-    _check_headers(f"{name} row {header[0]}", headers)
-    done = [0]
-    rows = _xlsx_rows(name, itertools.chain([first], records), len(headers), done)
-    size = path.stat().st_size
-
-    def progress() -> int:  # the share of the sheet's rows read, when its dimension says
-        if done[0] < 0:
-            return size
-        return size * done[0] // total if total else 0
-
-    info = TableInfo(path, "xlsx", None, None, headers, sha256, size)
-    return info, rows, progress, None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import bulk_repository
@@ -17,8 +15,8 @@ from leadsift.contacts.models import (
     Contact,
     ContactChange,
     ImportBatch,
-    ImportRejection,
 )
+
 
 def attribute_definitions(session: Session) -> dict[str, AttributeDefinition]:
     """Every custom attribute definition by key."""
@@ -88,9 +86,8 @@ def find_contact(
 
 def consent_of(session: Session, contact_id: int) -> dict[str, bool]:
     """Current consent per channel for one contact."""
-    return {
-        channel: granted for (_, channel), granted in bulk_repository.current_consent(session, [contact_id]).items()
-    }
+    latest = bulk_repository.current_consent(session, [contact_id])
+    return {channel: granted for (_, channel), granted in latest.items()}
 
 
 def iter_contacts(session: Session, batch_size: int = 5_000) -> Iterator[Contact]:

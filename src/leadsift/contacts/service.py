@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from leadsift.config import Settings
 from leadsift.contacts import bulk_repository, repository
 from leadsift.contacts.fields import CONSENT_FIELDS, STANDARD_FIELDS
+from leadsift.contacts.known_keys import KnownKeys
 from leadsift.contacts.mapping import ColumnPlan, headers_by_target, mapping_record, plan_columns
 from leadsift.contacts.merging import ChunkPlan, plan_chunk
 from leadsift.contacts.models import AttributeDefinition, ImportBatch
@@ -42,6 +44,7 @@ class _Run:
     counts: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     recorded: set[int] = field(default_factory=set)
+    known: KnownKeys = field(default_factory=lambda: KnownKeys(None))
 
 
 def _attribute_types(
@@ -125,6 +128,19 @@ def _consent_of_matches(
     return bulk_repository.current_consent(session, ids)
 
 
+def _stored_contacts(
+    session: Session, run: _Run, valid: Sequence[RowTuple]
+) -> list[dict[str, Any]]:
+    """The stored contacts the chunk's rows may match (only keys that may be owned are asked)."""
+    known = run.known
+    wanted: dict[str, list[str]] = {}
+    for name, position in (("emails", 1), ("phones", 2), ("external_ids", 3)):
+        keys = cast(list[str], [r[position] for r in valid if r[position] is not None])
+        wanted[name] = known.may_exist(keys)
+        known.add(keys)
+    return bulk_repository.find_by_identifiers(session, **wanted)
+
+
 def _process_chunk(
     session: Session,
     run: _Run,
@@ -134,21 +150,11 @@ def _process_chunk(
     # Valid rows arrive as plain tuples (see RowNormaliser.normalise_plain).
     valid = cast(list[RowTuple], [item for item in chunk if type(item) is tuple])
     rejected = [item for item in chunk if isinstance(item, Rejection)]
-    existing = bulk_repository.find_by_identifiers(
-        session,
-        emails=[r[1] for r in valid if r[1] is not None],
-        phones=[r[2] for r in valid if r[2] is not None],
-        external_ids=[r[3] for r in valid if r[3] is not None],
-    )
-    consent_state = (
-        bulk_repository.current_consent(session, [c["id"] for c in existing])
-        if existing and any(r[5] for r in valid)
-        else {}
-    )
+    existing = _stored_contacts(session, run, valid)
     plan = plan_chunk(
         valid,
         existing,
-        consent_state,
+        _consent_of_matches(session, existing, valid),
         batch_id=run.batch.id,
         overwrite=run.options.update,
         recorded=run.recorded,
@@ -205,17 +211,22 @@ def import_contacts(
             options.generate_ids,
             utcnow().date(),
         )
-        run = _Run(batch, options, {p.target: p.header for p in plans if p.kind == "standard"})
+        stored = bulk_repository.stored_identifiers(session, settings.import_key_filter_max)
+        known = KnownKeys(stored)
+        headers = {p.target: p.header for p in plans if p.kind == "standard"}
+        run = _Run(batch, options, headers, known=known)
         chunks = normalised_chunks(
             reader,
             normaliser,
             chunk_rows=settings.import_chunk_rows,
             workers=_workers(options, settings, reader),
         )
-        for chunk in chunks:
-            _process_chunk(session, run, chunk, on_rejections)
-            if progress is not None:
-                progress(reader.bytes_read(), info.size_bytes)
+        # closing(): on an error the worker pool is shut down here, not by the garbage collector.
+        with closing(chunks):
+            for chunk in chunks:
+                _process_chunk(session, run, chunk, on_rejections)
+                if progress is not None:
+                    progress(reader.bytes_read(), info.size_bytes)
     return _finish(session, run, time.perf_counter() - started, types)
 
 
