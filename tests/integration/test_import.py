@@ -181,3 +181,50 @@ def test_bank_marketing_with_generated_ids(session: Session) -> None:
     again = service.import_contacts(session, path, ImportOptions(generate_ids=True))
     assert (again.created, again.unchanged) == (0, 41_188)
     assert _contacts(session) == 41_188
+
+
+def test_xlsx_and_json_lines_import_like_csv(session: Session, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Courriel", "Téléphone", "Date de naissance", "Visites"])
+    sheet.append(["ana@x.fr", "06 11 22 33 44", date(1990, 5, 17), 3])
+    sheet.append(["ANA@X.FR", None, None, None])
+    book.save(tmp_path / "contacts.xlsx")
+    xlsx = service.import_contacts(session, tmp_path / "contacts.xlsx", ImportOptions())
+    assert (xlsx.format, xlsx.created, xlsx.merged) == ("xlsx", 1, 1)
+    ana = service.find_contact(session, "+33611223344")
+    assert (ana.birth_date, ana.attrs) == (date(1990, 5, 17), {"visites": 3})
+
+    lines = tmp_path / "contacts.jsonl"
+    lines.write_text(
+        '{"email": "bo@x.fr", "phone": "+33 7 55 44 33 22", "vip": true}\n'
+        '{"email": "cy@x.fr", "consent_sms": "non"}\n',
+        encoding="utf-8",
+    )
+    jsonl = service.import_contacts(session, lines, ImportOptions())
+    assert (jsonl.format, jsonl.created) == ("jsonl", 2)
+    assert service.find_contact(session, "bo@x.fr").attrs == {"vip": True}
+    assert service.find_contact(session, "cy@x.fr").consent == {"sms": False}
+
+
+def test_reimporting_contradictory_consent_changes_nothing(session: Session, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "flip.csv",
+        ["email", "consent_email"],
+        [["a@x.fr", "oui"], ["A@X.FR", "non"], ["b@x.fr", "oui"]],
+    )
+    service.import_contacts(session, path, ImportOptions())
+    assert service.find_contact(session, "a@x.fr").consent == {"email": False}
+    ledger = select(func.count()).select_from(ConsentRecord)
+    rows_after_first = session.execute(ledger).scalar_one()
+    again = service.import_contacts(session, path, ImportOptions())
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert session.execute(ledger).scalar_one() == rows_after_first
+    assert service.find_contact(session, "a@x.fr").consent == {"email": False}
+    withdrawn = write_csv(tmp_path / "w.csv", ["email", "consent_email"], [["b@x.fr", "non"]])
+    third = service.import_contacts(session, withdrawn, ImportOptions())
+    assert (third.updated, third.unchanged) == (1, 0)
+    assert service.find_contact(session, "b@x.fr").consent == {"email": False}

@@ -85,13 +85,25 @@ def test_email_of_one_contact_and_phone_of_another_is_a_conflict() -> None:
     assert not plan.new_records and not plan.updated
 
 
-def test_consent_is_recorded_only_when_it_changes() -> None:
+def test_consent_of_stored_contacts_is_deferred_to_the_end_of_the_import() -> None:
     rows = [_row(2, email="a@x.fr", consent={"email": True, "sms": False})]
     plan = plan_chunk(
         rows, [EXISTING], {(10, "email"): True}, batch_id=2, overwrite=False, recorded=set()
     )
-    assert plan.consent_rows([]) == [(10, "sms", False)]
-    assert plan.counts["updated"] == 1
+    # Stored contacts: every statement is kept with the state before the import; the service
+    # writes only the file's last word, and only where it differs.
+    assert plan.stored_consent == [(10, "email", True, True), (10, "sms", False, None)]
+    assert plan.consent_rows([]) == []
+    assert plan.counts["unchanged"] == 1
+
+
+def test_consent_of_new_contacts_is_written_with_them() -> None:
+    rows = [
+        _row(2, email="n@x.fr", consent={"email": True}),
+        _row(3, email="n@x.fr", consent={"email": True, "sms": True}),
+    ]
+    plan = plan_chunk(rows, [], {}, batch_id=2, overwrite=False, recorded=set())
+    assert plan.consent_rows([41]) == [(41, "email", True), (41, "sms", True)]
 
 
 def test_rows_merging_into_a_contact_created_earlier_in_the_batch_count_as_merged() -> None:

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from leadsift.contacts import service
+from leadsift.contacts import export, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
 from leadsift.errors import InvalidInputError
@@ -198,7 +198,7 @@ def contacts_export(
             cli.unit_of_work() as session,
             os.fdopen(handle, "w", newline="", encoding="utf-8") as out,
         ):
-            headers, rows = service.export_table(session)
+            headers, rows = export.export_table(session)
             writer = csv.writer(out)
             writer.writerow(headers)
             for row in rows:

@@ -44,6 +44,7 @@ class Target:
     position: int | None = None  # new contacts: index in ChunkPlan.new_records
     created_by_this_batch: bool = False
     changed: Values = field(default_factory=dict)
+    stored: tuple[Any, ...] | None = None  # the stored record, to spot rows that add nothing
 
 
 @dataclass
@@ -55,6 +56,11 @@ class ChunkPlan:
     updated: list[Target] = field(default_factory=list)
     befores: list[tuple[int, Values]] = field(default_factory=list)
     consent: list[tuple[Target, str, bool]] = field(default_factory=list)
+    # Consent stated for contacts stored before this import: (contact, channel, flag, flag
+    # before the import). Written once per contact and channel when the import ends, and only
+    # if the file's last word differs, so re-importing a file never flips the ledger.
+    stored_consent: list[tuple[int, str, bool, bool | None]] = field(default_factory=list)
+    updated_ids: set[int] = field(default_factory=set)
     rejections: list[Rejection] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -129,6 +135,7 @@ class ChunkPlanner:
                 consent_by_contact.get(contact_id, {}),
                 contact_id=contact_id,
                 created_by_this_batch=values.get("created_batch_id") == batch_id,
+                stored=values_to_record(values),
             )
             self._register(target)
 
@@ -171,8 +178,14 @@ class ChunkPlanner:
                 matches.append((name, target))
         if len(matches) > 1:
             self._conflict(NormalisedRow._make(row), matches)
-        else:
-            self._merge(NormalisedRow._make(row), matches[0][1])
+            return
+        target = matches[0][1]
+        if record == target.stored and not target.created_by_this_batch:
+            # The row says exactly what is stored (a re-import): no dict, no field-by-field merge.
+            self.plan.counts["unchanged"] += 1
+            self._apply_consent(target, NormalisedRow._make(row))
+            return
+        self._merge(NormalisedRow._make(row), target)
 
     def _promote(self, position: int) -> Target:
         """Turn a new record into a Target the first time a later row merges into it."""
@@ -205,13 +218,15 @@ class ChunkPlanner:
     def _merge(self, row: NormalisedRow, target: Target) -> None:
         values = target.values
         changed = merge_row(values, row, overwrite=self.overwrite)
-        consent_changed = self._apply_consent(target, row)
+        self._apply_consent(target, row)
         if target.created_by_this_batch:
             self.plan.counts["merged"] += 1
-        elif changed or consent_changed:
+        elif changed:
             self.plan.counts["updated"] += 1
+            if target.contact_id is not None:
+                self.plan.updated_ids.add(target.contact_id)
         else:
-            self.plan.counts["unchanged"] += 1
+            self.plan.counts["unchanged"] += 1  # consent-only changes are counted at the end
         if not changed:
             return
         if target.contact_id is not None:
@@ -228,16 +243,19 @@ class ChunkPlanner:
                 index.pop(values[name], None)
         values.update(changed)
         target.changed.update(changed)
+        target.stored = None
         self._register(target)
 
-    def _apply_consent(self, target: Target, row: NormalisedRow) -> bool:
-        changed = False
+    def _apply_consent(self, target: Target, row: NormalisedRow) -> None:
+        if target.contact_id is not None and not target.created_by_this_batch:
+            for channel, granted in row.consent:
+                before = target.consent.get(channel)
+                self.plan.stored_consent.append((target.contact_id, channel, granted, before))
+            return
         for channel, granted in row.consent:
             if target.consent.get(channel) != granted:
                 target.consent[channel] = granted
                 self.plan.consent.append((target, channel, granted))
-                changed = True
-        return changed
 
     def finish(self) -> ChunkPlan:
         """Fold merged values back into the new records and count the rows created."""

@@ -90,18 +90,15 @@ def consent_of(session: Session, contact_id: int) -> dict[str, bool]:
     return {channel: granted for (_, channel), granted in latest.items()}
 
 
-def iter_contacts(session: Session, batch_size: int = 5_000) -> Iterator[Contact]:
-    """Every contact in id order, streamed."""
+def contact_pages(session: Session, page_size: int = 5_000) -> Iterator[list[Contact]]:
+    """Every contact in id order, a page at a time (keyset pagination, memory stays flat)."""
     last_id = 0
     while True:
-        page = list(
-            session.scalars(
-                select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(batch_size)
-            )
-        )
+        query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(page_size)
+        page = list(session.scalars(query))
         if not page:
             return
-        yield from page
+        yield page
         last_id = page[-1].id
         session.expunge_all()
 

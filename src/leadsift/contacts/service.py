@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
 from leadsift.contacts import bulk_repository, repository
-from leadsift.contacts.fields import CONSENT_FIELDS, STANDARD_FIELDS
 from leadsift.contacts.known_keys import KnownKeys
-from leadsift.contacts.mapping import ColumnPlan, headers_by_target, mapping_record, plan_columns
+from leadsift.contacts.mapping import ColumnPlan, mapping_record, plan_columns
 from leadsift.contacts.merging import ChunkPlan, plan_chunk
 from leadsift.contacts.models import AttributeDefinition, ImportBatch
 from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
@@ -26,7 +25,7 @@ from leadsift.contacts.pipeline import TypeInference, normalised_chunks
 from leadsift.contacts.reading import TableReader, open_table
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
 from leadsift.contacts.validators import normalise_email, normalise_phone
-from leadsift.contacts.values import ValueType, join_types, to_text
+from leadsift.contacts.values import ValueType, join_types
 from leadsift.errors import ConflictError, InvalidInputError, NotFoundError
 from leadsift.kit.clock import utcnow
 
@@ -45,6 +44,9 @@ class _Run:
     reasons: Counter[str] = field(default_factory=Counter)
     recorded: set[int] = field(default_factory=set)
     known: KnownKeys = field(default_factory=lambda: KnownKeys(None))
+    consent_final: dict[tuple[int, str], bool] = field(default_factory=dict)
+    consent_before: dict[tuple[int, str], bool | None] = field(default_factory=dict)
+    updated_ids: set[int] = field(default_factory=set)
 
 
 def _attribute_types(
@@ -165,6 +167,10 @@ def _process_chunk(
     _write_plan(session, run, plan, utcnow())
     bulk_repository.insert_rejections(session, run.batch.id, rejected)
     run.counts.update(plan.counts)
+    run.updated_ids |= plan.updated_ids
+    for contact_id, channel, granted, before in plan.stored_consent:
+        run.consent_final[(contact_id, channel)] = granted  # the file's last word wins
+        run.consent_before.setdefault((contact_id, channel), before)
     run.counts["rows"] += len(chunk)
     run.counts["rejected"] += len(rejected)
     run.reasons.update(r.reason for r in rejected)
@@ -240,9 +246,24 @@ def _options_record(options: ImportOptions) -> dict[str, Any]:
     }
 
 
+def _write_stored_consent(session: Session, run: _Run) -> None:
+    """Append the consent the file changed on contacts stored before it; count those rows."""
+    changes = [
+        (contact_id, channel, granted)
+        for (contact_id, channel), granted in run.consent_final.items()
+        if run.consent_before[(contact_id, channel)] != granted
+    ]
+    bulk_repository.insert_consent_records(session, changes, run.batch.id, utcnow())
+    # A contact whose only change was its consent had its rows counted unchanged.
+    newly_updated = {contact_id for contact_id, _, _ in changes} - run.updated_ids
+    run.counts["updated"] += len(newly_updated)
+    run.counts["unchanged"] -= len(newly_updated)
+
+
 def _finish(
     session: Session, run: _Run, seconds: float, types: dict[str, ValueType]
 ) -> ImportSummary:
+    _write_stored_consent(session, run)
     batch = run.batch
     for name in ("rows", "created", "merged", "updated", "unchanged", "rejected"):
         setattr(batch, name, run.counts[name])
@@ -325,43 +346,3 @@ def check_region(region: str) -> str:
             f"--default-region {region!r}: use a two-letter country code such as FR"
         )
     return region.upper()
-
-
-def export_table(session: Session) -> tuple[list[str], Iterator[list[str]]]:
-    """Headers (the import's column names) and rows of every contact, for a CSV export."""
-    definitions = repository.attribute_definitions(session)
-    names = _export_names(session)
-    columns: list[tuple[str, str]] = [("field", f) for f in STANDARD_FIELDS]
-    columns += [("consent", f) for f in CONSENT_FIELDS]
-    columns += [("attr", key) for key in sorted(definitions)]
-    headers, taken = [], set()
-    for kind, name in columns:
-        preferred = definitions[name].label if kind == "attr" else names.get(name, name)
-        header = preferred if preferred not in taken else name
-        taken.add(header)
-        headers.append(header)
-
-    def rows() -> Iterator[list[str]]:
-        for contact in repository.iter_contacts(session):
-            consent = repository.consent_of(session, contact.id)
-            out = []
-            for kind, name in columns:
-                if kind == "field":
-                    value: object = getattr(contact, name)
-                elif kind == "consent":
-                    value = consent.get(CONSENT_FIELDS[name])
-                else:
-                    value = contact.attrs.get(name)
-                out.append(to_text(value))
-            yield out
-
-    return headers, rows()
-
-
-def _export_names(session: Session) -> dict[str, str]:
-    """The header each standard field had in the most recent import that mapped it."""
-    names: dict[str, str] = {}
-    for mapping in repository.latest_import_mappings(session):
-        for target, header in headers_by_target(mapping).items():
-            names.setdefault(target, header)
-    return names

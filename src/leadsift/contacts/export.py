@@ -1,0 +1,53 @@
+"""Contacts as a table with the import's column names, so an export re-imports as unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session
+
+from leadsift.contacts import bulk_repository, repository
+from leadsift.contacts.fields import CONSENT_FIELDS, STANDARD_FIELDS
+from leadsift.contacts.mapping import headers_by_target
+from leadsift.contacts.values import to_text
+
+
+def export_table(session: Session) -> tuple[list[str], Iterator[list[str]]]:
+    """Headers (the import's column names) and rows of every contact, for a CSV export."""
+    definitions = repository.attribute_definitions(session)
+    names = _export_names(session)
+    columns: list[tuple[str, str]] = [("field", f) for f in STANDARD_FIELDS]
+    columns += [("consent", f) for f in CONSENT_FIELDS]
+    columns += [("attr", key) for key in sorted(definitions)]
+    headers, taken = [], set()
+    for kind, name in columns:
+        preferred = definitions[name].label if kind == "attr" else names.get(name, name)
+        header = preferred if preferred not in taken else name
+        taken.add(header)
+        headers.append(header)
+
+    def rows() -> Iterator[list[str]]:
+        for page in repository.contact_pages(session):
+            consent = bulk_repository.current_consent(session, [c.id for c in page])
+            for contact in page:
+                out = []
+                for kind, name in columns:
+                    if kind == "field":
+                        value: object = getattr(contact, name)
+                    elif kind == "consent":
+                        value = consent.get((contact.id, CONSENT_FIELDS[name]))
+                    else:
+                        value = contact.attrs.get(name)
+                    out.append(to_text(value))
+                yield out
+
+    return headers, rows()
+
+
+def _export_names(session: Session) -> dict[str, str]:
+    """The header each standard field had in the most recent import that mapped it."""
+    names: dict[str, str] = {}
+    for mapping in repository.latest_import_mappings(session):
+        for target, header in headers_by_target(mapping).items():
+            names.setdefault(target, header)
+    return names
