@@ -120,3 +120,37 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: CapSys) -> None:
 def test_unknown_contact_is_a_user_error(tmp_path: Path, capsys: CapSys) -> None:
     result = run(capsys, "--db", f"sqlite:///{tmp_path / 'w.db'}", "contacts", "show", "x@y.fr")
     assert result.code == 1 and "no contact matches 'x@y.fr'" in result.err
+
+
+def test_output_paths_in_missing_folders_are_user_errors(tmp_path: Path, capsys: CapSys) -> None:
+    db = ("--db", f"sqlite:///{tmp_path / 'w.db'}")
+    source = _write(tmp_path / "c.csv", b"email\na@x.fr\n")
+    missing = tmp_path / "no" / "such"
+    cases = [
+        ("contacts", "export", str(missing / "out.csv")),
+        ("backup", str(missing / "b.db")),
+        ("import", "contacts", str(source), "--rejects", str(missing / "r.csv")),
+    ]
+    for args in cases:
+        result = run(capsys, *db, *args)
+        assert result.code == 1, args
+        assert "does not exist" in result.err and len(result.err.strip().splitlines()) == 1
+    _nothing_written(tmp_path / "w.db")
+
+
+def test_demo_dir_that_is_a_file_and_unknown_encoding(tmp_path: Path, capsys: CapSys) -> None:
+    a_file = _write(tmp_path / "taken", b"")
+    demo = run(capsys, "demo", "--dir", str(a_file))
+    assert demo.code == 1 and "a file with that name exists" in demo.err
+    source = _write(tmp_path / "c.csv", b"email\na@x.fr\n")
+    result = run(
+        capsys,
+        "--db",
+        f"sqlite:///{tmp_path / 'w.db'}",
+        "import",
+        "contacts",
+        str(source),
+        "--encoding",
+        "klingon",
+    )
+    assert result.code == 1 and "c.csv" in result.err and "klingon" in result.err

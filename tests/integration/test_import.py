@@ -210,7 +210,9 @@ def test_xlsx_and_json_lines_import_like_csv(session: Session, tmp_path: Path) -
     assert service.find_contact(session, "cy@x.fr").consent == {"sms": False}
 
 
-def test_reimporting_contradictory_consent_changes_nothing(session: Session, tmp_path: Path) -> None:
+def test_reimporting_contradictory_consent_changes_nothing(
+    session: Session, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "flip.csv",
         ["email", "consent_email"],
