@@ -170,6 +170,22 @@ print(run({url!r}, {str(path)!r}))
     return seconds, peak
 
 
+def _server(url: str) -> str:
+    """PostgreSQL's version and buffer size, which bound what an import can do."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        return f" (SQLite {sqlite3.sqlite_version})"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        version = conn.execute(text("SHOW server_version")).scalar_one()
+        buffers = conn.execute(text("SHOW shared_buffers")).scalar_one()
+    engine.dispose()
+    return f" (PostgreSQL {version}, shared_buffers {buffers})"
+
+
 def _rate(rows: int, seconds: float) -> str:
     return f"{seconds:6.1f} s  {rows / seconds:>9,.0f} rows/s"
 
@@ -192,7 +208,7 @@ def bench_backend(
     if with_baseline:
         reset(url)
         results["baseline"] = baseline(url, files["first"])
-    print(f"\n## {name}")
+    print(f"\n## {name}{_server(url)}")
     for label, key in (
         ("into an empty database", "empty"),
         (f"into a database holding {first['created']:,} contacts", "populated"),

@@ -38,6 +38,10 @@ EXISTING = {
 }
 
 
+def _stored(values: dict[str, Any]) -> tuple[int, tuple[Any, ...], int | None]:
+    return values["id"], values_to_record(values), values["created_batch_id"]
+
+
 def test_merge_fills_empty_fields_and_keeps_others_unless_overwriting() -> None:
     row = _row(2, email="a@x.fr", first_name="Anne", last_name="Lee", attrs={"job": "x", "k": 1})
     assert merge_row(EXISTING, NormalisedRow._make(row), overwrite=False) == {
@@ -58,7 +62,7 @@ def test_rows_create_merge_update_and_leave_unchanged() -> None:
         _row(4, email="a@x.fr", last_name="Lee"),  # updated (fills last_name)
         _row(5, phone="+33612345678", first_name="Other"),  # unchanged (keeps Ann)
     ]
-    plan = plan_chunk(rows, [EXISTING], {}, batch_id=2, overwrite=False, recorded=set())
+    plan = plan_chunk(rows, [_stored(EXISTING)], {}, batch_id=2, overwrite=False, recorded=set())
     assert dict(plan.counts) == {"created": 1, "merged": 1, "updated": 1, "unchanged": 1}
     assert [record_to_values(r)["first_name"] for r in plan.new_records] == ["Neo"]
     assert [(t.contact_id, t.changed) for t in plan.updated] == [(10, {"last_name": "Lee"})]
@@ -69,7 +73,7 @@ def test_email_of_one_contact_and_phone_of_another_is_a_conflict() -> None:
     other = {**EXISTING, "id": 11, "email": "b@x.fr", "phone": "+33699999999"}
     plan = plan_chunk(
         [_row(9, email="a@x.fr", phone="+33699999999")],
-        [EXISTING, other],
+        [_stored(EXISTING), _stored(other)],
         {},
         batch_id=2,
         overwrite=False,
@@ -88,7 +92,12 @@ def test_email_of_one_contact_and_phone_of_another_is_a_conflict() -> None:
 def test_consent_of_stored_contacts_is_deferred_to_the_end_of_the_import() -> None:
     rows = [_row(2, email="a@x.fr", consent={"email": True, "sms": False})]
     plan = plan_chunk(
-        rows, [EXISTING], {(10, "email"): True}, batch_id=2, overwrite=False, recorded=set()
+        rows,
+        [_stored(EXISTING)],
+        {(10, "email"): True},
+        batch_id=2,
+        overwrite=False,
+        recorded=set(),
     )
     # Stored contacts: every statement is kept with the state before the import; the service
     # writes only the file's last word, and only where it differs.
@@ -110,7 +119,7 @@ def test_rows_merging_into_a_contact_created_earlier_in_the_batch_count_as_merge
     mine = {**EXISTING, "created_batch_id": 2}
     plan = plan_chunk(
         [_row(2, email="a@x.fr", last_name="Lee")],
-        [mine],
+        [_stored(mine)],
         {},
         batch_id=2,
         overwrite=False,

@@ -7,7 +7,6 @@ Values are always bound parameters; only fixed column names and integers are in 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,13 +14,15 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from leadsift.contacts.fields import RECORD_COLUMNS
+from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
 from leadsift.contacts.models import Contact, ContactChange, ImportRejection
+from leadsift.contacts.normalise import encode_json
 
 # SQLite's default limit is 32,766 bound variables per statement.
 _IN_CHUNK = 10_000
 _CONTACT_TABLE: Table = Contact.__table__  # type: ignore[assignment]
 LOOKUP_COLUMNS = ("id", *RECORD_COLUMNS, "created_batch_id")
+_BIRTH_DATE = RECORD_POSITION["birth_date"]
 _SELECT_COLUMNS = ", ".join(f"c.{name}" for name in LOOKUP_COLUMNS)
 # COPY column types as psycopg should dump them: text for strings (PostgreSQL parses dates and
 # JSON from text), integers as integers. Declaring them skips a per-value type lookup.
@@ -83,8 +84,8 @@ def stored_identifiers(session: Session, max_contacts: int) -> Iterator[Any] | N
 
 def find_by_identifiers(
     session: Session, *, emails: Sequence[str], phones: Sequence[str], external_ids: Sequence[str]
-) -> list[dict[str, Any]]:
-    """Contacts owning any of the identifiers, as dicts (dates as ISO text, attrs decoded).
+) -> list[tuple[int, tuple[Any, ...], int | None]]:
+    """Contacts owning any of the identifiers: (id, storage-ready record, created_batch_id).
 
     Ids first (index-only probes), then each contact's row once, however many of its
     identifiers the chunk mentions.
@@ -93,7 +94,11 @@ def find_by_identifiers(
     for name, values in (("email", emails), ("phone", phones), ("external_id", external_ids)):
         for piece in _pieces(values):
             ids.update(_ids_owning(session, name, piece))
-    return [_lookup_values(row) for row in _contacts_by_id(session, sorted(ids))]
+    postgres = _postgres(session)
+    return [
+        (row[0], _record(row[1:-1]) if postgres else tuple(row[1:-1]), row[-1])
+        for row in _contacts_by_id(session, sorted(ids))
+    ]
 
 
 def _ids_owning(session: Session, name: str, keys: Sequence[str]) -> list[int]:
@@ -127,14 +132,15 @@ def _contacts_by_id(session: Session, ids: Sequence[int]) -> Iterator[Sequence[A
             yield from connection.exec_driver_sql(sql, tuple(piece))
 
 
-def _lookup_values(row: Sequence[Any]) -> dict[str, Any]:
-    values = dict(zip(LOOKUP_COLUMNS, row, strict=True))
-    birth_date = values.get("birth_date")
+def _record(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A PostgreSQL row in the storage form SQLite gives back as is (ISO dates, JSON text)."""
+    record = list(values)
+    birth_date = record[_BIRTH_DATE]
     if isinstance(birth_date, date):
-        values["birth_date"] = birth_date.isoformat()
-    attrs = values.get("attrs")
-    values["attrs"] = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-    return values
+        record[_BIRTH_DATE] = birth_date.isoformat()
+    attrs = record[-1]
+    record[-1] = encode_json(attrs) if attrs else "{}"
+    return tuple(record)
 
 
 def current_consent(session: Session, contact_ids: Sequence[int]) -> dict[tuple[int, str], bool]:

@@ -13,16 +13,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadsift.contacts.fields import RECORD_COLUMNS
+from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
 from leadsift.contacts.normalise import NormalisedRow, Rejection, RowTuple, encode_json
 
 Values = dict[str, Any]  # RECORD_COLUMNS keys; attrs decoded to a dict
+StoredContact = tuple[int, tuple[Any, ...], "int | None"]  # (id, record, created_batch_id)
+_EMAIL, _PHONE = RECORD_POSITION["email"], RECORD_POSITION["phone"]
+_EXTERNAL_ID = RECORD_POSITION["external_id"]
+_EMPTY_ATTRS = "{}"
 
 
 def record_to_values(record: Sequence[Any]) -> Values:
     """A storage-ready record as a dict (attributes decoded)."""
     values = dict(zip(RECORD_COLUMNS, record, strict=True))
-    values["attrs"] = json.loads(values["attrs"])
+    attrs = values["attrs"]
+    values["attrs"] = {} if attrs == _EMPTY_ATTRS else json.loads(attrs)
     return values
 
 
@@ -38,13 +43,27 @@ def values_to_record(values: Mapping[str, Any]) -> tuple[Any, ...]:
 class Target:
     """A contact that rows merge into: one already stored, or a new one of this chunk."""
 
-    values: Values
+    decoded: Values | None  # the contact as a dict, built on first need
     consent: dict[str, bool]
     contact_id: int | None = None  # stored contacts
     position: int | None = None  # new contacts: index in ChunkPlan.new_records
     created_by_this_batch: bool = False
     changed: Values = field(default_factory=dict)
     stored: tuple[Any, ...] | None = None  # the stored record, to spot rows that add nothing
+
+    @property
+    def values(self) -> Values:
+        """The contact as a dict (decoded from the stored record the first time)."""
+        if self.decoded is None:
+            self.decoded = record_to_values(self.stored or ())
+        return self.decoded
+
+    def identifiers(self) -> tuple[Any, Any, Any]:
+        """Email, phone and external id, without decoding the record."""
+        if self.decoded is None and self.stored is not None:
+            return self.stored[_EMAIL], self.stored[_PHONE], self.stored[_EXTERNAL_ID]
+        values = self.values
+        return values.get("email"), values.get("phone"), values.get("external_id")
 
 
 @dataclass
@@ -108,7 +127,7 @@ class ChunkPlanner:
 
     def __init__(
         self,
-        existing: Sequence[Values],
+        existing: Sequence[StoredContact],
         consent_state: Mapping[tuple[int, str], bool],
         *,
         batch_id: int,
@@ -128,14 +147,13 @@ class ChunkPlanner:
         consent_by_contact: dict[int, dict[str, bool]] = {}
         for (contact_id, channel), granted in consent_state.items():
             consent_by_contact.setdefault(contact_id, {})[channel] = granted
-        for values in existing:
-            contact_id = values["id"]
+        for contact_id, record, created_batch_id in existing:
             target = Target(
-                dict(values),
+                None,
                 consent_by_contact.get(contact_id, {}),
                 contact_id=contact_id,
-                created_by_this_batch=values.get("created_batch_id") == batch_id,
-                stored=values_to_record(values),
+                created_by_this_batch=created_batch_id == batch_id,
+                stored=record,
             )
             self._register(target)
 
@@ -147,8 +165,7 @@ class ChunkPlanner:
         )
 
     def _register(self, target: Target) -> None:
-        for name, index in self._indexes():
-            value = target.values.get(name)
+        for (_, index), value in zip(self._indexes(), target.identifiers(), strict=True):
             if value is not None:
                 index[value] = target
 
@@ -267,7 +284,7 @@ class ChunkPlanner:
 
 def plan_chunk(
     rows: Sequence[RowTuple],
-    existing: Sequence[Values],
+    existing: Sequence[StoredContact],
     consent_state: Mapping[tuple[int, str], bool],
     *,
     batch_id: int,

@@ -18,7 +18,7 @@ from leadsift.config import Settings
 from leadsift.contacts import bulk_repository, repository
 from leadsift.contacts.known_keys import KnownKeys
 from leadsift.contacts.mapping import ColumnPlan, mapping_record, plan_columns
-from leadsift.contacts.merging import ChunkPlan, plan_chunk
+from leadsift.contacts.merging import ChunkPlan, StoredContact, plan_chunk
 from leadsift.contacts.models import AttributeDefinition, ImportBatch
 from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
 from leadsift.contacts.pipeline import TypeInference, normalised_chunks
@@ -118,7 +118,7 @@ def _write_plan(session: Session, run: _Run, plan: ChunkPlan, now: datetime) -> 
 
 
 def _consent_of_matches(
-    session: Session, existing: Sequence[dict[str, Any]], valid: Sequence[RowTuple]
+    session: Session, existing: Sequence[StoredContact], valid: Sequence[RowTuple]
 ) -> dict[tuple[int, str], bool]:
     """Current consent of the stored contacts that rows carrying consent flags will meet."""
     if not existing:
@@ -126,13 +126,14 @@ def _consent_of_matches(
     keys = {key for row in valid if row[5] for key in row[1:4] if key is not None}
     if not keys:
         return {}
-    ids = [c["id"] for c in existing if keys & {c["email"], c["phone"], c["external_id"]}]
+    # record[0:3] is (external_id, email, phone)
+    ids = [contact_id for contact_id, record, _ in existing if keys.intersection(record[0:3])]
     return bulk_repository.current_consent(session, ids)
 
 
 def _stored_contacts(
     session: Session, run: _Run, valid: Sequence[RowTuple]
-) -> list[dict[str, Any]]:
+) -> list[StoredContact]:
     """The stored contacts the chunk's rows may match (only keys that may be owned are asked)."""
     known = run.known
     wanted: dict[str, list[str]] = {}
