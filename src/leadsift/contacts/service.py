@@ -169,9 +169,15 @@ def _process_chunk(
     bulk_repository.insert_rejections(session, run.batch.id, rejected)
     run.counts.update(plan.counts)
     run.updated_ids |= plan.updated_ids
+    final, before_import = run.consent_final, run.consent_before
     for contact_id, channel, granted, before in plan.stored_consent:
-        run.consent_final[(contact_id, channel)] = granted  # the file's last word wins
-        run.consent_before.setdefault((contact_id, channel), before)
+        key = (contact_id, channel)
+        if key in final:
+            final[key] = granted  # the file's last word wins
+        elif granted != before:
+            # Only statements that change something are kept: a re-import stays small.
+            final[key] = granted
+            before_import[key] = before
     run.counts["rows"] += len(chunk)
     run.counts["rejected"] += len(rejected)
     run.reasons.update(r.reason for r in rejected)
