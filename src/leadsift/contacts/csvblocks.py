@@ -56,6 +56,34 @@ def text_blocks(text: IO[str], first_line: int, size: int) -> Iterator[tuple[int
         line += block.count("\n")
 
 
+def is_blank(row: list[str]) -> bool:
+    """A record with nothing in it (a blank line), which is not data."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _one_line(message: str) -> ImportFileError:
+    return ImportFileError(message.replace("\r", " ").replace("\n", " "))
+
+
+def ragged_row(name: str, row: int, cells: int, width: int) -> ImportFileError:
+    """The error for a record whose cell count differs from the header's."""
+    return _one_line(
+        f"{name} row {row}: {cells} cells but the header has {width} "
+        "— check the delimiter or quoting"
+    )
+
+
+def csv_failure(name: str, row: int, exc: csv.Error) -> ImportFileError:
+    """A csv module error as one actionable line naming the file and row."""
+    # Decoding and gzip errors cannot happen here: the pre-pass read the whole file already.
+    if "field limit" in str(exc):
+        return _one_line(
+            f"{name} row {row}: a value is longer than {MAX_FIELD:,} characters — "
+            "is this the right file?"
+        )
+    return _one_line(f"{name} row {row}: cannot be parsed as CSV ({exc}) — check the quoting")
+
+
 def parse_block(name: str, block: str, first_line: int, delimiter: str, width: int) -> list[Row]:
     """Parse one block into (row number, cells), with the streaming reader's checks."""
     csv.field_size_limit(MAX_FIELD)
@@ -67,19 +95,9 @@ def parse_block(name: str, block: str, first_line: int, delimiter: str, width: i
         for row in reader:
             if len(row) == width:
                 append((start, row))
-            elif row and not (len(row) == 1 and not row[0].strip()):
-                raise ImportFileError(
-                    f"{name} row {start}: {len(row)} cells but the header has {width} "
-                    "— check the delimiter or quoting"
-                )
+            elif not is_blank(row):
+                raise ragged_row(name, start, len(row), width)
             start = first_line + reader.line_num
     except csv.Error as exc:
-        if "field limit" in str(exc):
-            raise ImportFileError(
-                f"{name} row {start}: a value is longer than {MAX_FIELD:,} "
-                "characters — is this the right file?"
-            ) from None
-        raise ImportFileError(
-            f"{name} row {start}: cannot be parsed as CSV ({exc}) — check the quoting"
-        ) from None
+        raise csv_failure(name, start, exc) from None
     return rows

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from leadsift.contacts.csvblocks import MAX_FIELD, CsvStream
+from leadsift.contacts.csvblocks import MAX_FIELD, CsvStream, csv_failure, is_blank, ragged_row
 from leadsift.errors import ImportFileError
 
 _BLOCK = 1 << 20
@@ -265,31 +265,16 @@ def _delimiter(sample: str) -> str:
     return sniffed if counts.get(sniffed, 0) > 0 else max(_DELIMITERS, key=lambda d: counts[d])
 
 
-def _is_blank(row: list[str]) -> bool:
-    return not row or (len(row) == 1 and not row[0].strip())
-
-
-def _csv_failure(name: str, row: int, exc: csv.Error) -> ImportFileError:
-    # Decoding and gzip errors cannot happen here: the pre-pass read the whole file already.
-    if "field limit" in str(exc):
-        return _err(
-            name,
-            f" row {row}: a value is longer than {MAX_FIELD:,} characters — "
-            "is this the right file?",
-        )
-    return _err(name, f" row {row}: cannot be parsed as CSV ({exc}) — check the quoting")
-
-
 def _records(name: str, reader: Any) -> Iterator[Row]:
     """Yield the non-blank records with the line each starts on (for the first two only)."""
     start = reader.line_num + 1
     try:
         for row in reader:
-            if not _is_blank(row):
+            if not is_blank(row):
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise _csv_failure(name, start, exc) from None
+        raise csv_failure(name, start, exc) from None
 
 
 def _csv(
@@ -311,15 +296,11 @@ def _csv_rows(name: str, reader: Any, width: int, first: Row) -> Iterator[Row]:
         for row in itertools.chain([first[1]], reader):
             if len(row) == width:
                 yield end + 1, row
-            elif not _is_blank(row):
-                raise _err(
-                    name,
-                    f" row {end + 1}: {len(row)} cells but the header has {width} "
-                    "— check the delimiter or quoting",
-                )
+            elif not is_blank(row):
+                raise ragged_row(name, end + 1, len(row), width)
             end = reader.line_num
     except csv.Error as exc:
-        raise _csv_failure(name, end + 1, exc) from None
+        raise csv_failure(name, end + 1, exc) from None
 
 
 def _json_lines(name: str, text: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
