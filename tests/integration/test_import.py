@@ -230,3 +230,20 @@ def test_reimporting_contradictory_consent_changes_nothing(
     third = service.import_contacts(session, withdrawn, ImportOptions())
     assert (third.updated, third.unchanged) == (1, 0)
     assert service.find_contact(session, "b@x.fr").consent == {"email": False}
+
+
+def test_worker_processes_report_bad_rows_like_the_streaming_reader(
+    session: Session, tmp_path: Path
+) -> None:
+    from leadsift.errors import ImportFileError
+
+    header, rows = synthetic_contacts(50)
+    rows.insert(30, ["late@x.fr", "+33600000099", "extra", "cells", "here", "!"])
+    path = write_csv(tmp_path / "ragged.csv", header, rows)
+    with pytest.raises(ImportFileError) as error:
+        service.import_contacts(session, path, ImportOptions(workers=2))
+    assert str(error.value) == (
+        "ragged.csv row 32: 6 cells but the header has 5 — check the delimiter or quoting"
+    )
+    session.rollback()  # what every entrypoint does on an error
+    assert _contacts(session) == 0
