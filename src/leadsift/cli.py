@@ -15,6 +15,7 @@ from leadsift.demo.cli import register as register_demo
 from leadsift.errors import LeadsiftError
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
+from leadsift.qualification.cli import register as register_qualification
 
 app = typer.Typer(
     name="leadsift",
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(db_app, name="db")
+register_qualification(app, contacts_app)
 register_demo(app)
 register_backup(app)
 

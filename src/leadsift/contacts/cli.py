@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from leadsift.contacts import export, service
+from leadsift.contacts import export, segments, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
 from leadsift.errors import InvalidInputError
@@ -182,11 +182,57 @@ def contacts_show(
     stdout.print(key_value_table(f"Contact {view.id}", data))
 
 
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
+    ),
+]
+
+
+@contacts_app.command("count")
+def contacts_count(ctx: typer.Context, where: WhereOption = None) -> None:
+    """Count the contacts matching a criteria expression (all contacts without --where)."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        total = segments.count(session, where)
+    if cli.json_output:
+        emit_json({"count": total})
+    else:
+        stdout.print(total)
+
+
+@contacts_app.command("list")
+def contacts_list(
+    ctx: typer.Context,
+    where: WhereOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many contacts.")] = 50,
+    fields: Annotated[
+        str | None, typer.Option(help="Comma-separated fields (default id,email,phone,…).")
+    ] = None,
+) -> None:
+    """List contacts matching a criteria expression, in id order."""
+    cli = state(ctx)
+    names = segments.parse_fields(fields)
+    with cli.unit_of_work() as session:
+        headers, rows = segments.rows(session, where, names, limit)
+        listed = list(rows)
+    if cli.json_output:
+        emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})
+        return
+    table = Table(*headers)
+    for row in listed:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    stdout.print(table)
+
+
 @contacts_app.command("export")
 def contacts_export(
-    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV file to write.")]
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    where: WhereOption = None,
 ) -> None:
-    """Write every contact to a CSV with the import's column names (re-imports as unchanged)."""
+    """Write contacts (all, or those matching --where) to a CSV with the import's column names."""
     cli = state(ctx)
     if not file.parent.is_dir():
         raise InvalidInputError(f"cannot write {file}: folder {file.parent} does not exist")
@@ -198,7 +244,7 @@ def contacts_export(
             cli.unit_of_work() as session,
             os.fdopen(handle, "w", newline="", encoding="utf-8") as out,
         ):
-            headers, rows = export.export_table(session)
+            headers, rows = export.export_table(session, segments.where_condition(session, where))
             writer = csv.writer(out)
             writer.writerow(headers)
             for row in rows:

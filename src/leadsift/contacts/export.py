@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import bulk_repository, repository
@@ -12,8 +13,10 @@ from leadsift.contacts.mapping import headers_by_target
 from leadsift.contacts.values import to_text
 
 
-def export_table(session: Session) -> tuple[list[str], Iterator[list[str]]]:
-    """Headers (the import's column names) and rows of every contact, for a CSV export."""
+def export_table(
+    session: Session, where: ColumnElement[bool] | None = None
+) -> tuple[list[str], Iterator[list[str]]]:
+    """Headers (the import's column names) and rows of contacts (matching WHERE), for CSV."""
     definitions = repository.attribute_definitions(session)
     names = _export_names(session)
     columns: list[tuple[str, str]] = [("field", f) for f in STANDARD_FIELDS]
@@ -27,7 +30,7 @@ def export_table(session: Session) -> tuple[list[str], Iterator[list[str]]]:
         headers.append(header)
 
     def rows() -> Iterator[list[str]]:
-        for page in repository.contact_pages(session):
+        for page in repository.contact_pages(session, where=where):
             consent = bulk_repository.current_consent(session, [c.id for c in page])
             for contact in page:
                 out = []

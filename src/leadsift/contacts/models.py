@@ -84,6 +84,9 @@ class Contact(Base):
     job_title: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str | None] = mapped_column(String(200))
     stage: Mapped[str] = mapped_column(String(20), default=INITIAL_STAGE.value)
+    stage_reason: Mapped[str | None] = mapped_column(String(40))
+    stage_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fit: Mapped[int | None] = mapped_column(Integer)
     attrs: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     # The batch that created the contact. Neither indexed nor a foreign key: each would cost
     # every row of a million-row import (a trigger per row on PostgreSQL), batches are never

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import bulk_repository
@@ -16,6 +16,7 @@ from leadsift.contacts.models import (
     ContactChange,
     ImportBatch,
 )
+from leadsift.criteria.fields import FieldSpec
 
 
 def attribute_definitions(session: Session) -> dict[str, AttributeDefinition]:
@@ -90,22 +91,80 @@ def consent_of(session: Session, contact_id: int) -> dict[str, bool]:
     return {channel: granted for (_, channel), granted in latest.items()}
 
 
-def contact_pages(session: Session, page_size: int = 5_000) -> Iterator[list[Contact]]:
-    """Every contact in id order, a page at a time (keyset pagination, memory stays flat)."""
+def contact_pages(
+    session: Session,
+    page_size: int = 5_000,
+    where: ColumnElement[bool] | None = None,
+    limit: int | None = None,
+) -> Iterator[list[Contact]]:
+    """Contacts in id order (those matching WHERE), a page at a time; memory stays flat."""
     last_id = 0
-    while True:
-        query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(page_size)
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = page_size if remaining is None else min(page_size, remaining)
+        query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(size)
+        if where is not None:
+            query = query.where(where)
         page = list(session.scalars(query))
         if not page:
             return
         yield page
         last_id = page[-1].id
+        if remaining is not None:
+            remaining -= len(page)
         session.expunge_all()
 
 
-def count_contacts(session: Session) -> int:
-    """How many contacts the workspace holds."""
-    return session.execute(select(func.count()).select_from(Contact)).scalar_one()
+def count_contacts(session: Session, where: ColumnElement[bool] | None = None) -> int:
+    """How many contacts the workspace holds (those matching WHERE when given)."""
+    query = select(func.count()).select_from(Contact)
+    if where is not None:
+        query = query.where(where)
+    return session.execute(query).scalar_one()
+
+
+# JSON values read with their attribute's type (dates are ISO text, compared as text).
+_ATTRIBUTE_ACCESSORS = {"integer": "as_integer", "number": "as_float", "boolean": "as_boolean"}
+
+
+class ContactSqlFields:
+    """How criteria fields read a contact row in SQL (the criteria language's `SqlFields`)."""
+
+    def __init__(self) -> None:
+        self.table = Contact.__table__
+
+    def value(self, spec: FieldSpec) -> ColumnElement[Any]:
+        """The SQL value of a column, custom attribute or current consent."""
+        if spec.kind == "column":
+            return self.table.c[spec.key]
+        if spec.kind == "attribute":
+            item: Any = self.table.c.attrs[spec.key]
+            accessor = _ATTRIBUTE_ACCESSORS.get(spec.value_type, "as_string")
+            typed: ColumnElement[Any] = getattr(item, accessor)()
+            return typed
+        if spec.kind == "consent":
+            return _latest_consent(self.table.c.id, spec.key)
+        raise ValueError(f"no SQL value for {spec.name}")
+
+    def birth_date(self) -> ColumnElement[Any]:
+        """The birth date column."""
+        return self.table.c.birth_date
+
+    def imported_age(self) -> ColumnElement[Any]:
+        """The age as imported."""
+        return self.table.c.age
+
+
+def _latest_consent(contact_id: ColumnElement[Any], channel: str) -> ColumnElement[Any]:
+    """The newest ledger row's answer for a channel (append-only ledger; latest wins)."""
+    return (
+        select(ConsentRecord.granted)
+        .where(ConsentRecord.contact_id == contact_id, ConsentRecord.channel == channel)
+        .order_by(ConsentRecord.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .correlate_except(ConsentRecord)
+    )
 
 
 def latest_import_mappings(session: Session) -> list[dict[str, str]]:

@@ -1,0 +1,78 @@
+"""Contacts selected by a criteria expression: count, list, export (one SQL query each)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
+from leadsift.contacts import repository
+from leadsift.contacts.criteria_fields import contact_registry
+from leadsift.contacts.models import Contact
+from leadsift.criteria import FieldRegistry, Moment, compile_criteria
+from leadsift.criteria.ast import Field
+from leadsift.criteria.evaluate import field_value
+from leadsift.criteria.sql import to_sql
+from leadsift.errors import InvalidInputError
+from leadsift.kit.clock import utcnow
+
+DEFAULT_LIST_FIELDS = ("id", "email", "phone", "first_name", "last_name", "stage")
+
+
+def field_registry(session: Session) -> FieldRegistry:
+    """The fields criteria may use in this workspace: standard ones and its attributes."""
+    definitions = repository.attribute_definitions(session)
+    return contact_registry({key: d.value_type for key, d in definitions.items()})
+
+
+def where_condition(session: Session, expression: str | None) -> ColumnElement[bool] | None:
+    """The SQL condition of a --where expression (None selects every contact)."""
+    if expression is None:
+        return None
+    criteria = compile_criteria(expression, field_registry(session))
+    return to_sql(criteria, repository.ContactSqlFields(), Moment(utcnow()))
+
+
+def count(session: Session, expression: str | None) -> int:
+    """How many contacts match the expression."""
+    return repository.count_contacts(session, where_condition(session, expression))
+
+
+def facts_of(contact: Contact, consent: dict[str, bool]) -> dict[str, Any]:
+    """A contact as the plain values the Python criteria evaluator reads."""
+    facts = {column.key: getattr(contact, column.key) for column in Contact.__table__.columns}
+    facts["attrs"] = contact.attrs or {}
+    facts["consent"] = consent
+    return facts
+
+
+def rows(
+    session: Session, expression: str | None, fields: Sequence[str], limit: int | None
+) -> tuple[list[str], Iterator[list[Any]]]:
+    """The named fields of matching contacts, in id order."""
+    registry = field_registry(session)
+    specs = [registry.resolve(Field(name)) for name in fields]  # unknown names get suggestions
+    needs_consent = any(spec.kind == "consent" for spec in specs)
+    where = where_condition(session, expression)
+    moment = Moment(utcnow())
+
+    def produce() -> Iterator[list[Any]]:
+        for page in repository.contact_pages(session, where=where, limit=limit):
+            for contact in page:
+                consent = repository.consent_of(session, contact.id) if needs_consent else {}
+                facts = facts_of(contact, consent)
+                yield [field_value(spec, facts, moment) for spec in specs]
+
+    return [spec.name for spec in specs], produce()
+
+
+def parse_fields(text: str | None) -> list[str]:
+    """The --fields option: comma-separated field names."""
+    if text is None:
+        return list(DEFAULT_LIST_FIELDS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InvalidInputError("--fields: give field names separated by commas, e.g. email,age")
+    return names

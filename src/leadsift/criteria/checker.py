@@ -1,0 +1,181 @@
+"""Resolving field names and checking types before anything runs; pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Any
+
+from leadsift.criteria.ast import (
+    Aggregate,
+    Between,
+    Compare,
+    Expr,
+    InList,
+    IsNull,
+    Literal_,
+    Predicate,
+    TextMatch,
+    Within,
+    predicates,
+    to_text,
+)
+from leadsift.criteria.errors import CriteriaError
+from leadsift.criteria.fields import FieldRegistry, FieldSpec, ValueType
+from leadsift.criteria.grammar import parse
+
+_ORDERED = frozenset({"text", "integer", "number", "date", "datetime"})
+_KIND_OF_VALUE = {
+    "text": "text",
+    "integer": "a number",
+    "number": "a number",
+    "boolean": "true or false",
+    "date": "a date (YYYY-MM-DD)",
+    "datetime": "a date (YYYY-MM-DD)",
+}
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A checked expression: every field resolved, every literal of the right type."""
+
+    expr: Expr
+    fields: Mapping[str, FieldSpec]
+
+    @cached_property
+    def text(self) -> str:
+        """The canonical text form."""
+        return to_text(self.expr)
+
+    def spec(self, name: str) -> FieldSpec:
+        """The field a name in this expression resolved to."""
+        return self.fields[name]
+
+    def field_names(self) -> list[str]:
+        """The distinct fields used, by their registry name, in order of first use."""
+        seen: dict[str, None] = {}
+        for spec in self.fields.values():
+            seen.setdefault(spec.name, None)
+        return list(seen)
+
+
+def compile_criteria(text: str, registry: FieldRegistry) -> Criteria:
+    """Parse and check the text form of an expression against the known fields."""
+    return check(parse(text), registry)
+
+
+def check(expr: Expr, registry: FieldRegistry) -> Criteria:
+    """Resolve every field and check every comparison; errors point at the token."""
+    fields: dict[str, FieldSpec] = {}
+    for predicate in predicates(expr):
+        subject = predicate.subject
+        if isinstance(subject, Aggregate):
+            raise CriteriaError(
+                f"event aggregates such as {subject.function}(…) are not available here",
+                subject.at,
+                subject.function,
+            )
+        spec = registry.resolve(subject)
+        fields[subject.name] = spec
+        _check_predicate(predicate, spec)
+    return Criteria(expr, fields)
+
+
+def _type_error(spec: FieldSpec, literal: Literal_, why: str = "") -> CriteriaError:
+    shown = _shown(literal.value)
+    reason = why or (
+        f"'{spec.name}' is a {spec.value_type} field: compare it with "
+        f"{_KIND_OF_VALUE[spec.value_type]}, not {shown}"
+    )
+    return CriteriaError(reason, literal.at, shown)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta | date):
+        return f"{'duration' if isinstance(value, timedelta) else 'date'} {value}"
+    return repr(value)
+
+
+def _matches(value_type: ValueType, value: object) -> bool:
+    if isinstance(value, bool):
+        return value_type == "boolean"
+    if isinstance(value, int | float):
+        return value_type in ("integer", "number")
+    if isinstance(value, str):
+        return value_type == "text"
+    if isinstance(value, timedelta):
+        return False
+    return isinstance(value, date) and value_type in ("date", "datetime")
+
+
+def _check_literal(spec: FieldSpec, literal: Literal_) -> None:
+    if isinstance(literal.value, timedelta):
+        raise _type_error(spec, literal, "a duration only goes with 'within' (e.g. within 30d)")
+    if not _matches(spec.value_type, literal.value):
+        raise _type_error(spec, literal)
+    if spec.choices and literal.value not in spec.choices:
+        allowed = ", ".join(spec.choices)
+        raise _type_error(
+            spec, literal, f"'{spec.name}' is one of {allowed}; not {literal.value!r}"
+        )
+
+
+def _check_compare(predicate: Compare, spec: FieldSpec) -> None:
+    _check_literal(spec, predicate.value)
+    if predicate.op not in ("=", "!=") and not _ordered(spec):
+        raise _type_error(spec, predicate.value, _no_order(spec, predicate.op))
+
+
+def _check_between(predicate: Between, spec: FieldSpec) -> None:
+    for bound in (predicate.low, predicate.high):
+        _check_literal(spec, bound)
+    if not _ordered(spec):
+        raise _type_error(spec, predicate.low, _no_order(spec, "between"))
+
+
+def _check_in(predicate: InList, spec: FieldSpec) -> None:
+    for value in predicate.values:
+        _check_literal(spec, value)
+
+
+def _check_text_match(predicate: TextMatch, spec: FieldSpec) -> None:
+    if spec.value_type != "text" or spec.choices:
+        raise _type_error(spec, predicate.value, f"'{predicate.op}' needs a text field")
+    _check_literal(spec, predicate.value)
+
+
+def _check_within(predicate: Within, spec: FieldSpec) -> None:
+    if spec.value_type not in ("date", "datetime"):
+        raise _type_error(spec, predicate.duration, "'within' needs a date or time field")
+
+
+def _check_is_null(predicate: IsNull, spec: FieldSpec) -> None:
+    """Any field may be unknown."""
+
+
+_CHECKS: dict[type, Callable[[Any, FieldSpec], None]] = {
+    Compare: _check_compare,
+    Between: _check_between,
+    InList: _check_in,
+    TextMatch: _check_text_match,
+    Within: _check_within,
+    IsNull: _check_is_null,
+}
+
+
+def _check_predicate(predicate: Predicate, spec: FieldSpec) -> None:
+    _CHECKS[type(predicate)](predicate, spec)
+
+
+def _ordered(spec: FieldSpec) -> bool:
+    return spec.value_type in _ORDERED and not spec.choices
+
+
+def _no_order(spec: FieldSpec, op: str) -> str:
+    return f"'{spec.name}' is a {spec.value_type} field: '{op}' does not apply, use = or !="

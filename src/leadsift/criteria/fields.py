@@ -1,0 +1,89 @@
+"""The allow-list of fields an expression may name, with their types; one registry, pure."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from leadsift.criteria.ast import Field
+from leadsift.criteria.errors import CriteriaError
+
+ValueType = Literal["text", "integer", "number", "boolean", "date", "datetime"]
+# How a field is read: a column of the row, a key of its custom attributes, the current consent
+# of a channel, or the age (birth date when known, else the imported age).
+FieldKind = Literal["column", "attribute", "consent", "age"]
+ATTRIBUTE_PREFIX = "attrs."
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field an expression may use: its name, type, how it is read, allowed values."""
+
+    name: str
+    value_type: ValueType
+    kind: FieldKind
+    key: str
+    choices: tuple[str, ...] = ()
+    description: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class FieldRegistry:
+    """Every field an expression may name; later domains add theirs with `extended`."""
+
+    fields: Mapping[str, FieldSpec]
+
+    @classmethod
+    def of(cls, specs: Iterable[FieldSpec]) -> FieldRegistry:
+        """A registry of these fields, custom attributes also reachable by their bare key."""
+        table: dict[str, FieldSpec] = {}
+        attributes: list[FieldSpec] = []
+        for spec in specs:
+            table[spec.name] = spec
+            if spec.kind == "attribute":
+                attributes.append(spec)
+        for spec in attributes:
+            table.setdefault(spec.key, spec)  # bare `job` only when no standard field is `job`
+        return cls(table)
+
+    def extended(self, specs: Iterable[FieldSpec]) -> FieldRegistry:
+        """This registry plus more fields (scores, event aggregates)."""
+        return FieldRegistry.of([*self.fields.values(), *specs])
+
+    def resolve(self, ref: Field) -> FieldSpec:
+        """The field an expression names, or an error suggesting the closest known name."""
+        spec = self.fields.get(ref.name) or self.fields.get(ref.name.lower())
+        if spec is not None:
+            return spec
+        raise CriteriaError(self._unknown(ref.name), ref.at, ref.name)
+
+    def _unknown(self, name: str) -> str:
+        names = list(self.fields)
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+        if close:
+            return f"unknown field '{name}' — did you mean '{close[0]}'?"
+        if name.startswith(ATTRIBUTE_PREFIX):
+            known = sorted(n for n in names if n.startswith(ATTRIBUTE_PREFIX))
+            listed = ", ".join(known[:8]) if known else "none imported yet"
+            return f"unknown attribute '{name}' (known attributes: {listed})"
+        return f"unknown field '{name}'; see `leadsift fields` for the list"
+
+    def names(self) -> list[str]:
+        """Every name an expression may use, sorted."""
+        return sorted(self.fields)
+
+
+def attribute_specs(types: Mapping[str, str]) -> list[FieldSpec]:
+    """Fields for custom attributes given their inferred types (`attrs.<key>`)."""
+    return [
+        FieldSpec(f"{ATTRIBUTE_PREFIX}{key}", _attribute_type(value_type), "attribute", key)
+        for key, value_type in sorted(types.items())
+    ]
+
+
+def _attribute_type(value_type: str) -> ValueType:
+    if value_type in ("integer", "number", "boolean", "date"):
+        return value_type  # type: ignore[return-value]
+    return "text"

@@ -1,0 +1,168 @@
+"""`leadsift qualify`, `explain`, `playbook validate` and `contacts set-stage`."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from leadsift.errors import InvalidInputError, NotFoundError
+from leadsift.kit.cli import emit_json, key_value_table, state, stdout
+from leadsift.qualification import service
+from leadsift.qualification.schemas import Explanation
+from leadsift.qualification.stages import parse_stage
+
+playbook_app = typer.Typer(help="Check playbooks.", no_args_is_help=True)
+
+
+def _read(file: Path) -> str:
+    if not file.is_file():
+        raise NotFoundError(f"playbook {file} does not exist")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"playbook {file} is not UTF-8 text (byte {exc.start})") from None
+
+
+@playbook_app.command("validate")
+def playbook_validate(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Playbook YAML file.")]
+) -> None:
+    """Check a playbook and report every problem at once, with its YAML path and line."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        playbook = service.load(session, _read(file), file.name)
+    summary = {
+        "valid": True,
+        "name": playbook.name,
+        "fingerprint": playbook.fingerprint(),
+        "fit_rules": len(playbook.fit),
+        "interest_rules": len(playbook.interest.rules) if playbook.interest else 0,
+    }
+    if cli.json_output:
+        emit_json(summary)
+    else:
+        stdout.print(f"{file}: valid playbook {playbook.name!r} ({len(playbook.fit)} fit rules)")
+
+
+def qualify(
+    ctx: typer.Context,
+    playbook: Annotated[Path, typer.Option("--playbook", help="Playbook YAML file.")],
+    dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
+) -> None:
+    """Evaluate contacts (stages contact and unqualified) against a playbook's eligibility."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        summary = service.qualify(session, _read(playbook), playbook.name, dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    if cli.json_output:
+        emit_json(summary)
+        return
+    rows: dict[str, Any] = {
+        "playbook": f"{summary.playbook} (version {summary.playbook_version or 'not stored'})",
+        "evaluated": summary.evaluated,
+        "changed": summary.changed if not dry_run else f"{summary.changed} (dry run)",
+    }
+    rows.update({f"stage {k}": v for k, v in summary.stages.items()})
+    rows.update({f"reason {k}": v for k, v in summary.reasons.items()})
+    rows["seconds"] = summary.seconds
+    stdout.print(key_value_table("Qualify", rows))
+
+
+def explain(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Contact id, email, phone or external id.")],
+) -> None:
+    """Why a contact is in its stage: the history and each criterion of the last evaluation."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        result = service.explain(session, ref, cli.settings.default_region)
+    if cli.json_output:
+        emit_json(result)
+    else:
+        _print_explanation(result)
+
+
+def _print_explanation(result: Explanation) -> None:
+    stdout.print(
+        f"contact {result.contact_id}: [bold]{result.stage}[/bold]"
+        f" ({result.stage_reason or 'no reason recorded'}), fit {result.fit}"
+    )
+    history = Table("when", "from", "to", "reason", "by", title="Stage history")
+    for change in result.history:
+        history.add_row(
+            change.changed_at.isoformat(timespec="seconds"),
+            change.from_stage,
+            change.to_stage,
+            change.reason,
+            change.actor,
+        )
+    stdout.print(history)
+    evaluation = result.evaluation
+    if evaluation is None:
+        stdout.print("never evaluated against a playbook")
+        return
+    stdout.print(
+        f"last evaluation: {evaluation['playbook']} v{evaluation['playbook_version']} → "
+        f"{evaluation['outcome']} ({evaluation['reason']})"
+    )
+    criteria = Table("criterion", "value", "result", title=evaluation["eligibility"])
+    for item in evaluation["criteria"]:
+        criteria.add_row(item["criterion"], _shown(item["value"]), _shown(item["result"]))
+    stdout.print(criteria)
+    if evaluation["missing"]:
+        stdout.print(f"missing information: {', '.join(evaluation['missing'])}")
+    fit = Table("fit rule", "points", "result", "earned", title=f"fit {evaluation['fit']['total']}")
+    for rule in evaluation["fit"]["rules"]:
+        fit.add_row(
+            rule["label"] or rule["when"],
+            str(rule["points"]),
+            _shown(rule["result"]),
+            str(rule["earned"]),
+        )
+    stdout.print(fit)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
+
+
+def set_stage(  # noqa: PLR0917 — one parameter per CLI option
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Contact id, email, phone or external id.")],
+    stage: Annotated[str, typer.Argument(help="Target stage.")],
+    reason: Annotated[str, typer.Option(help="Reason code, e.g. not_interested, recycled.")],
+    note: Annotated[str | None, typer.Option(help="Free text kept with the change.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who makes the change.")] = None,
+) -> None:
+    """Move a contact to another stage by hand (only moves the lifecycle allows)."""
+    cli = state(ctx)
+    target = parse_stage(stage)
+    who = actor or f"user:{getpass.getuser()}"
+    with cli.unit_of_work() as session:
+        change = service.set_stage(
+            session, ref, target, reason, actor=who, region=cli.settings.default_region, note=note
+        )
+    if cli.json_output:
+        emit_json(change)
+    else:
+        move = f"{change.from_stage} → {change.to_stage}"
+        stdout.print(f"contact {change.contact_id}: {move} ({change.reason})")
+
+
+def register(app: typer.Typer, contacts_app: typer.Typer) -> None:
+    """Add the lifecycle commands to the root CLI."""
+    app.add_typer(playbook_app, name="playbook")
+    app.command("qualify")(qualify)
+    app.command("explain")(explain)
+    contacts_app.command("set-stage")(set_stage)

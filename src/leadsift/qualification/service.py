@@ -1,0 +1,222 @@
+"""Lifecycle orchestration: set a stage by hand, validate and apply playbooks, qualify, explain.
+
+Services flush; the entrypoint commits. Every stage change writes its `StageChange` row in the
+same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from leadsift.contacts import service as contacts_service
+from leadsift.contacts.repository import ContactSqlFields
+from leadsift.contacts.segments import field_registry
+from leadsift.criteria import CriteriaError, FieldRegistry, Moment, parse
+from leadsift.criteria.checker import compile_criteria
+from leadsift.criteria.sql import predicate_sql, to_sql
+from leadsift.errors import NotFoundError
+from leadsift.kit.clock import utcnow
+from leadsift.qualification import repository
+from leadsift.qualification.evaluation import CompiledPlaybook, compile_playbook, explain_evaluation
+from leadsift.qualification.models import PlaybookVersion, StageChange
+from leadsift.qualification.playbook import ExpressionKind, Playbook, load_playbook
+from leadsift.qualification.schemas import Explanation, QualifySummary, StageChangeView
+from leadsift.qualification.stages import Stage, check_transition
+
+# Stages whose fit points `qualify` refreshes without moving them.
+_FIT_ONLY_STAGES = [Stage.LEAD.value, Stage.QUALIFIED.value]
+
+
+def _checker(registry: FieldRegistry) -> Callable[[str, ExpressionKind], str | None]:
+    def check(text: str, kind: ExpressionKind) -> str | None:
+        try:
+            if kind in ("eligibility", "fit"):
+                compile_criteria(text, registry)
+            else:
+                # Interest rules and the qualify policy read scores and event aggregates,
+                # which arrive with the event log; until then only their syntax is checked.
+                parse(text)
+        except CriteriaError as error:
+            return error.message
+        return None
+
+    return check
+
+
+def load(session: Session, text: str, source: str) -> Playbook:
+    """A validated playbook: structure and every expression checked against known fields."""
+    return load_playbook(text, source=source, check_expression=_checker(field_registry(session)))
+
+
+def store_version(session: Session, playbook: Playbook, text: str, source: str) -> PlaybookVersion:
+    """The stored version of this playbook: the latest one if unchanged, else a new one."""
+    fingerprint = playbook.fingerprint()
+    latest = repository.latest_version(session, playbook.name)
+    if latest is not None and latest.fingerprint == fingerprint:
+        return latest
+    version = PlaybookVersion(
+        name=playbook.name,
+        version=(latest.version + 1) if latest is not None else 1,
+        fingerprint=fingerprint,
+        document=playbook.canonical(),
+        source_text=text,
+        source_name=source,
+        applied_at=utcnow(),
+    )
+    return repository.add_version(session, version)
+
+
+def _evaluation_sql(compiled: CompiledPlaybook, moment: Moment) -> repository.EvaluationSql:
+    fields = ContactSqlFields()
+    values = []
+    for slot in compiled.value_slots():
+        if slot.part == "birth_date":
+            values.append(fields.birth_date())
+        elif slot.part == "age":
+            values.append(fields.imported_age())
+        else:
+            values.append(fields.value(slot.spec))
+    eligibility = compiled.eligibility
+    return repository.EvaluationSql(
+        eligibility=to_sql(eligibility, fields, moment),
+        predicates=[predicate_sql(eligibility, leaf, fields, moment) for leaf in compiled.leaves()],
+        fit_rules=[(to_sql(rule.criteria, fields, moment), rule.points) for rule in compiled.fit],
+        values=values,
+    )
+
+
+def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) -> QualifySummary:
+    """Evaluate contacts in `contact` and `unqualified` against the playbook's eligibility."""
+    started = time.perf_counter()
+    playbook = load(session, text, source)
+    compiled = compile_playbook(playbook.canonical(), field_registry(session))
+    now = utcnow()
+    plan = _evaluation_sql(compiled, Moment(now))
+    counts = repository.outcome_counts(session, plan)
+    evaluated = sum(n for *_, n in counts)
+    changed = sum(n for stage, outcome, _, n in counts if stage != outcome)
+    reasons: Counter[str] = Counter()
+    for _, _, reason, n in counts:
+        reasons[reason] += n
+    version_id: int | None = None
+    if dry_run:
+        stages = repository.stage_counts(session)
+        for stage, outcome, _, n in counts:
+            stages[stage] -= n
+            stages[outcome] += n
+    else:
+        version = store_version(session, playbook, text, source)
+        version_id = version.id
+        actor = f"playbook:{version.name}@{version.version}"
+        repository.write_evaluations(session, plan, version.id, actor, now)
+        repository.update_fit(session, plan, _FIT_ONLY_STAGES)
+        session.flush()
+        stages = repository.stage_counts(session)
+    return QualifySummary(
+        playbook=playbook.name,
+        playbook_version=version_id,
+        evaluated=evaluated,
+        changed=changed,
+        stages=stages,
+        reasons=dict(sorted(reasons.items())),
+        dry_run=dry_run,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _contact_id(session: Session, ref: str, region: str) -> int:
+    return contacts_service.find_contact(session, ref, region).id
+
+
+def set_stage(
+    session: Session,
+    ref: str,
+    target: Stage,
+    reason: str,
+    *,
+    actor: str,
+    region: str = "FR",
+    note: str | None = None,
+) -> StageChangeView:
+    """Move one contact by hand; refused unless the lifecycle table allows it."""
+    contact_id = _contact_id(session, ref, region)
+    contact = repository.contact_row(session, contact_id, for_update=True)
+    if contact is None:  # pragma: no cover — found a moment ago, in this transaction
+        raise NotFoundError(f"contact {contact_id} no longer exists")
+    source = Stage(contact.stage)
+    check_transition(source, target, reason)
+    now = utcnow()
+    change = StageChange(
+        contact_id=contact.id,
+        from_stage=source.value,
+        to_stage=target.value,
+        reason=reason,
+        actor=actor,
+        explanation={"note": note} if note else None,
+        changed_at=now,
+    )
+    contact.stage = target.value
+    contact.stage_reason = reason
+    contact.stage_changed_at = now
+    repository.add_stage_change(session, change)
+    return StageChangeView.model_validate(change)
+
+
+def _readable(
+    session: Session, registry: FieldRegistry, change: StageChangeView
+) -> StageChangeView:
+    """A playbook move's stored results, criterion by criterion, as `explain` shows them."""
+    stored = change.explanation
+    if change.playbook_version_id is None or not stored or "results" not in stored:
+        return change
+    version = repository.get_version(session, change.playbook_version_id)
+    if version is None:
+        return change
+    try:
+        compiled = compile_playbook(version.document, registry)
+    except CriteriaError:  # an attribute the version used has since been removed
+        return change
+    readable = explain_evaluation(
+        compiled, stored["results"], stored.get("field_values", []), change.changed_at
+    )
+    return change.model_copy(update={"explanation": {**readable, "playbook": version.name}})
+
+
+def explain(session: Session, ref: str, region: str = "FR") -> Explanation:
+    """A contact's stage history and its last evaluation, criterion by criterion."""
+    contact_id = _contact_id(session, ref, region)
+    contact = repository.contact_row(session, contact_id)
+    assert contact is not None  # noqa: S101 — found a moment ago, in this transaction
+    registry = field_registry(session)
+    history = [
+        _readable(session, registry, StageChangeView.model_validate(change))
+        for change in repository.history(session, contact_id)
+    ]
+    evaluation = repository.evaluation_of(session, contact_id)
+    detail = None
+    if evaluation is not None:
+        version = repository.get_version(session, evaluation.playbook_version_id)
+        assert version is not None  # noqa: S101 — a foreign key with ON DELETE CASCADE
+        compiled = compile_playbook(version.document, registry)
+        detail = {
+            "playbook": version.name,
+            "playbook_version": version.version,
+            "evaluated_at": evaluation.evaluated_at,
+            "outcome": evaluation.outcome,
+            "reason": evaluation.reason,
+            **explain_evaluation(
+                compiled, evaluation.results, evaluation.field_values, evaluation.evaluated_at
+            ),
+        }
+    return Explanation(
+        contact_id=contact.id,
+        stage=contact.stage,
+        stage_reason=contact.stage_reason,
+        fit=contact.fit,
+        history=history,
+        evaluation=detail,
+    )
