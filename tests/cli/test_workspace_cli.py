@@ -20,10 +20,16 @@ def test_demo_builds_a_workspace_and_is_idempotent(tmp_path: Path, capsys: CapSy
     assert (document["import"]["rows"], document["import"]["created"]) == (41_188, 41_188)
     assert (folder / "leadsift.db").is_file()
     assert any("contacts show" in command for command in document["next"])
+    # The bundled playbook is applied: people aged 25 to 35 are leads (15,445 in the data).
+    funnel = document["funnel"]
+    assert (funnel["contacts"], funnel["leads"], funnel["unqualified"]) == (41_188, 15_445, 25_743)
+    assert funnel["unqualified_by_reason"] == {"criteria_not_met": 25_743}
+    assert document["qualify"]["playbook_version"] == 1
     again = run(capsys, "--json", "demo", "--dir", str(folder)).json()
     assert (again["import"]["created"], again["import"]["unchanged"]) == (0, 41_188)
     table = run(capsys, "demo", "--dir", str(folder))
     assert table.code == 0 and "Try next" in table.out and "CC BY 4.0" in table.out
+    assert "Funnel so far" in table.out and "criteria_not_met" in table.out
 
 
 def test_backup_and_restore(committed_db_url: str, tmp_path: Path, capsys: CapSys) -> None:

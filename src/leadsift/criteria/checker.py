@@ -86,7 +86,7 @@ def check(expr: Expr, registry: FieldRegistry) -> Criteria:
 def _type_error(spec: FieldSpec, literal: Literal_, why: str = "") -> CriteriaError:
     shown = _shown(literal.value)
     reason = why or (
-        f"'{spec.name}' is a {spec.value_type} field: compare it with "
+        f"'{spec.name}' is {_a(spec.value_type)} field: compare it with "
         f"{_KIND_OF_VALUE[spec.value_type]}, not {shown}"
     )
     return CriteriaError(reason, literal.at, shown)
@@ -178,4 +178,8 @@ def _ordered(spec: FieldSpec) -> bool:
 
 
 def _no_order(spec: FieldSpec, op: str) -> str:
-    return f"'{spec.name}' is a {spec.value_type} field: '{op}' does not apply, use = or !="
+    return f"'{spec.name}' is {_a(spec.value_type)} field: '{op}' does not apply, use = or !="
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"

@@ -12,8 +12,10 @@ from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stdout
+from leadsift.qualification import service as qualification
 
 BANK_FILE = "bank-additional-full.csv.gz"
+PLAYBOOK_FILE = "bank-playbook.yaml"
 ATTRIBUTION = (
     "Data: UCI Bank Marketing (Moro, Cortez & Rita, 2014), CC BY 4.0, "
     "https://doi.org/10.24432/C5K306"
@@ -61,6 +63,14 @@ def demo(
             },
         )
     )
+    funnel = document["funnel"]
+    rows: dict[str, Any] = {
+        "contacts": funnel["contacts"],
+        "leads": funnel["leads"],
+        "unqualified": funnel["unqualified"],
+    }
+    rows.update({f"  {reason}": n for reason, n in funnel["unqualified_by_reason"].items()})
+    stdout.print(key_value_table(f"Funnel so far — {document['qualify']['playbook']}", rows))
     stdout.print("\nTry next:")
     for command in document["next"]:
         stdout.print(f"  {command}", markup=False, highlight=False)
@@ -74,13 +84,28 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
     with resources.as_file(data) as path, workspace.unit_of_work() as session:
         summary = contacts.import_contacts(session, path, options, settings=workspace.settings)
         first = contacts.find_contact(session, "1") if summary.rows else None
+    playbook_path = directory / PLAYBOOK_FILE
+    playbook_text = (
+        resources.files("leadsift.demo").joinpath("data", PLAYBOOK_FILE).read_text(encoding="utf-8")
+    )
+    playbook_path.write_text(playbook_text, encoding="utf-8")
+    with workspace.unit_of_work() as session:
+        qualified = qualification.qualify(session, playbook_text, PLAYBOOK_FILE)
+        funnel = qualification.funnel_so_far(session)
     db = f"--db {database.url}"
     return {
         "database": database.safe_url,
         "import": summary.model_dump(mode="json"),
+        "qualify": qualified.model_dump(mode="json"),
+        "funnel": funnel,
+        "playbook": str(playbook_path),
         "attribution": ATTRIBUTION,
         "next": [
             f"leadsift {db} contacts show {first.id if first else 1}",
+            f"leadsift {db} explain {first.id if first else 1}",
+            f"leadsift {db} contacts count --where 'age between 25 and 35 and job = \"admin.\"'",
+            f"leadsift {db} contacts list --where 'stage = \"lead\" and fit >= 20' --limit 10",
+            f"leadsift {db} qualify --playbook {playbook_path} --dry-run",
             f"leadsift {db} --json contacts show {first.id if first else 1}",
             f"leadsift {db} contacts export {directory / 'contacts.csv'}",
             f"leadsift {db} import contacts {directory / 'contacts.csv'}   # re-import: unchanged",

@@ -224,6 +224,17 @@ def stage_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def reason_counts(session: Session, stage: str) -> dict[str, int]:
+    """Contacts in STAGE by the reason they are there."""
+    query = (
+        select(Contact.stage_reason, func.count())
+        .where(Contact.stage == stage)
+        .group_by(Contact.stage_reason)
+        .order_by(func.count().desc())
+    )
+    return {reason or "unknown": count for reason, count in session.execute(query)}
+
+
 def add_stage_change(session: Session, change: StageChange) -> None:
     """Record one stage change (the caller changed the contact in the same transaction)."""
     session.add(change)

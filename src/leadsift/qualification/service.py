@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -126,6 +127,18 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
         dry_run=dry_run,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def funnel_so_far(session: Session) -> dict[str, Any]:
+    """Contacts, leads and unqualified by reason: the funnel before any interest is known."""
+    stages = repository.stage_counts(session)
+    return {
+        "contacts": sum(stages.values()),
+        "stages": stages,
+        "leads": stages[Stage.LEAD.value],
+        "unqualified": stages[Stage.UNQUALIFIED.value],
+        "unqualified_by_reason": repository.reason_counts(session, Stage.UNQUALIFIED.value),
+    }
 
 
 def _contact_id(session: Session, ref: str, region: str) -> int:
