@@ -16,6 +16,7 @@ from rich.table import Table
 from leadsift.contacts import export, segments, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
+from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stderr, stdout
 
@@ -188,6 +189,47 @@ WhereOption = Annotated[
         "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
     ),
 ]
+
+
+@contacts_app.command("fields")
+def contacts_fields(ctx: typer.Context) -> None:
+    """List the fields criteria expressions may use, with their types."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        registry = segments.field_registry(session)
+    specs = sorted(
+        {spec.name: spec for spec in registry.fields.values()}.values(), key=_field_order
+    )
+    if cli.json_output:
+        emit_json(
+            {
+                "fields": [
+                    {
+                        "name": s.name,
+                        "type": s.value_type,
+                        "kind": s.kind,
+                        "choices": list(s.choices),
+                    }
+                    for s in specs
+                ]
+            }
+        )
+        return
+    table = Table("field", "type", "notes")
+    for spec in specs:
+        notes = spec.description or (", ".join(spec.choices) if spec.choices else "")
+        if spec.kind == "attribute":
+            notes = (
+                f"custom attribute; also `{spec.key}`"
+                if registry.fields.get(spec.key) is spec
+                else "custom attribute"
+            )
+        table.add_row(spec.name, spec.value_type, notes)
+    stdout.print(table)
+
+
+def _field_order(spec: FieldSpec) -> tuple[int, str]:
+    return ({"column": 0, "age": 0, "consent": 1, "attribute": 2}[spec.kind], spec.name)
 
 
 @contacts_app.command("count")

@@ -68,7 +68,7 @@ class FieldRegistry:
             known = sorted(n for n in names if n.startswith(ATTRIBUTE_PREFIX))
             listed = ", ".join(known[:8]) if known else "none imported yet"
             return f"unknown attribute '{name}' (known attributes: {listed})"
-        return f"unknown field '{name}'; see `leadsift fields` for the list"
+        return f"unknown field '{name}'; `leadsift contacts fields` lists them"
 
     def names(self) -> list[str]:
         """Every name an expression may use, sorted."""

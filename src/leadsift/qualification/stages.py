@@ -26,7 +26,7 @@ TRANSITIONS: Final[dict[tuple[Stage, Stage], frozenset[str]]] = {
     (Stage.CONTACT, Stage.LEAD): frozenset({"criteria_met"}),
     (Stage.CONTACT, Stage.UNQUALIFIED): frozenset({"criteria_not_met", "missing_information"}),
     (Stage.LEAD, Stage.QUALIFIED): frozenset({"interest_threshold", "hand_raiser"}),
-    (Stage.LEAD, Stage.UNQUALIFIED): frozenset({"no_interest", "criteria_not_met"}),
+    (Stage.LEAD, Stage.UNQUALIFIED): frozenset({"no_interest"}),
     (Stage.UNQUALIFIED, Stage.LEAD): frozenset({"criteria_met"}),
     (Stage.UNQUALIFIED, Stage.QUALIFIED): frozenset({"interest_threshold", "hand_raiser"}),
     (Stage.QUALIFIED, Stage.CUSTOMER): frozenset({"purchase", "promo_redeemed", "won"}),
