@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadsift.config import Settings
-from leadsift.contacts import repository as contacts_repository
+from leadsift.contacts import segments
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
 from leadsift.db import Database
+from leadsift.qualification import service as qualification
+from leadsift.qualification.schemas import Explanation, QualifySummary
 
 
 class Workspace:
@@ -47,10 +49,33 @@ class Workspace:
         with self.database.unit_of_work() as session:
             return contacts.find_contact(session, str(ref), self.settings.default_region)
 
-    def count_contacts(self) -> int:
-        """How many contacts the workspace holds."""
+    def count_contacts(self, where: str | None = None) -> int:
+        """How many contacts the workspace holds, or match a criteria expression."""
         with self.database.unit_of_work() as session:
-            return contacts_repository.count_contacts(session)
+            return segments.count(session, where)
+
+    def qualify(self, playbook: str | Path, *, dry_run: bool = False) -> QualifySummary:
+        """Apply a playbook file: contacts become leads or unqualified, with their reasons."""
+        path = Path(playbook)
+        text = path.read_text(encoding="utf-8")
+        session = self.database.sessions()
+        try:
+            summary = qualification.qualify(session, text, path.name, dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+            return summary
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def explain(self, ref: str | int) -> Explanation:
+        """Why a contact is in its stage: history and the last evaluation."""
+        with self.database.unit_of_work() as session:
+            return qualification.explain(session, str(ref), self.settings.default_region)
 
     def close(self) -> None:
         """Release connections."""

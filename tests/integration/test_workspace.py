@@ -23,3 +23,20 @@ def test_workspace_imports_and_finds_contacts(committed_db_url: str, tmp_path: P
         assert (undone.contacts_deleted, workspace.count_contacts()) == (4, 0)
         with pytest.raises(NotFoundError):
             workspace.contact("jerome.lefevre@exemple.fr")
+
+
+def test_workspace_qualifies_counts_and_explains(committed_db_url: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "consumer-25-35"
+    with Workspace(committed_db_url) as workspace:
+        imported = workspace.import_contacts(example / "contacts.csv")
+        dry = workspace.qualify(example / "playbook.yaml", dry_run=True)
+        assert workspace.count_contacts('stage = "lead"') == 0
+        summary = workspace.qualify(example / "playbook.yaml")
+        assert summary.stages == dry.stages and summary.playbook_version == 1
+        leads = workspace.count_contacts('stage = "lead"')
+        assert leads == summary.stages["lead"] > 0
+        undone = workspace.undo_import(
+            imported.batch_id or 0
+        )  # contacts go, with their history and evaluations
+        assert undone.contacts_deleted == summary.evaluated
+        assert workspace.count_contacts() == 0
