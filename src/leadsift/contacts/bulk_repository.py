@@ -32,6 +32,12 @@ _COPY_TYPES = ["int8" if n == "age" else "text" for n in RECORD_COLUMNS] + [
     "text",
     "text",
 ]
+# Ends every lateral probe: a subquery with OFFSET cannot be pulled up into a plain join, so it
+# stays a per-key index probe. Flattened, the planner may pick a hash join over a sequential
+# scan of the whole table for each chunk: it plans with statistics from before the import (the
+# import's rows are not analysed until it commits), and psycopg's prepared statements reuse
+# one generic plan.
+_PROBE = "OFFSET 0"
 _CONSENT_COLUMNS = (
     "contact_id",
     "channel",
@@ -105,10 +111,11 @@ def _ids_owning(session: Session, name: str, keys: Sequence[str]) -> list[int]:
     connection = session.connection()
     if _postgres(session):
         # A lateral probe per key always uses the unique index; `= ANY(array)` over
-        # thousands of values may be planned as a sequential scan.
+        # thousands of values may be planned as a sequential scan. OFFSET 0 keeps the
+        # planner from flattening the probe into a join it could hash (see _PROBE).
         sql = (
             "SELECT c.id FROM unnest(%s::text[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
-            f"(SELECT id FROM contacts WHERE {name} = k.v AND {name} IS NOT NULL) AS c"
+            f"(SELECT id FROM contacts WHERE {name} = k.v AND {name} IS NOT NULL {_PROBE}) AS c"
         )
         return [row[0] for row in connection.exec_driver_sql(sql, (list(keys),))]
     marks = ",".join("?" * len(keys))
@@ -123,7 +130,7 @@ def _contacts_by_id(session: Session, ids: Sequence[int]) -> Iterator[Sequence[A
         if _postgres(session):
             sql = (
                 f"SELECT {_SELECT_COLUMNS} FROM unnest(%s::int8[]) AS k(v) "  # noqa: S608
-                "CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = k.v) AS c"
+                f"CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = k.v {_PROBE}) AS c"
             )
             yield from connection.exec_driver_sql(sql, (list(piece),))
         else:
@@ -151,9 +158,9 @@ def current_consent(session: Session, contact_ids: Sequence[int]) -> dict[tuple[
     for piece in _pieces(sorted(set(contact_ids))):
         if postgres:
             sql = (
-                "SELECT r.contact_id, r.channel, r.granted FROM unnest(%s::int8[]) AS k(v) "
+                "SELECT r.contact_id, r.channel, r.granted FROM unnest(%s::int8[]) AS k(v) "  # noqa: S608
                 "CROSS JOIN LATERAL (SELECT * FROM consent_records WHERE contact_id = k.v "
-                "AND purpose = 'marketing') AS r ORDER BY r.id"
+                f"AND purpose = 'marketing' {_PROBE}) AS r ORDER BY r.id"
             )
             rows = connection.exec_driver_sql(sql, (list(piece),))
         else:
