@@ -17,6 +17,7 @@ from leadsift.contacts.models import (
     ImportBatch,
 )
 from leadsift.criteria.fields import FieldSpec
+from leadsift.kit.sqljson import bigint_of
 
 
 def attribute_definitions(session: Session) -> dict[str, AttributeDefinition]:
@@ -124,7 +125,8 @@ def count_contacts(session: Session, where: ColumnElement[bool] | None = None) -
 
 
 # JSON values read with their attribute's type (dates are ISO text, compared as text).
-_ATTRIBUTE_ACCESSORS = {"integer": "as_integer", "number": "as_float", "boolean": "as_boolean"}
+# Integers are 64-bit (`bigint_of`): the import infers `integer` for up to 18 digits.
+_ATTRIBUTE_ACCESSORS = {"number": "as_float", "boolean": "as_boolean"}
 
 
 class ContactSqlFields:
@@ -139,6 +141,8 @@ class ContactSqlFields:
             return self.table.c[spec.key]
         if spec.kind == "attribute":
             item: Any = self.table.c.attrs[spec.key]
+            if spec.value_type == "integer":
+                return bigint_of(item.as_string())
             accessor = _ATTRIBUTE_ACCESSORS.get(spec.value_type, "as_string")
             typed: ColumnElement[Any] = getattr(item, accessor)()
             return typed
@@ -159,7 +163,11 @@ def _latest_consent(contact_id: ColumnElement[Any], channel: str) -> ColumnEleme
     """The newest ledger row's answer for a channel (append-only ledger; latest wins)."""
     return (
         select(ConsentRecord.granted)
-        .where(ConsentRecord.contact_id == contact_id, ConsentRecord.channel == channel)
+        .where(
+            ConsentRecord.contact_id == contact_id,
+            ConsentRecord.channel == channel,
+            ConsentRecord.purpose == "marketing",
+        )
         .order_by(ConsentRecord.id.desc())
         .limit(1)
         .scalar_subquery()

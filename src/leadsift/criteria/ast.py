@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -275,7 +276,9 @@ def _value_from_json(raw: Any, where: str) -> Literal_:
         if duration is None:
             raise CriteriaJsonError(f"{where}: {raw['duration']!r} is not a duration (e.g. 30d)")
         return Literal_(duration)
-    if isinstance(raw, str | int | float | bool) and raw == raw:  # noqa: PLR0124 — rejects NaN
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise CriteriaJsonError(f"{where}: {raw!r} is not a usable number")
+    if isinstance(raw, str | int | float | bool):
         return Literal_(raw)
     raise CriteriaJsonError(f"{where}: unsupported value {raw!r}")
 

@@ -25,7 +25,9 @@ from leadsift.criteria.ast import (
 from leadsift.criteria.errors import CriteriaError
 from leadsift.criteria.fields import FieldRegistry, FieldSpec, ValueType
 from leadsift.criteria.grammar import parse
+from leadsift.kit.durations import format_duration
 
+_INT64_MAX = 2**63 - 1
 _ORDERED = frozenset({"text", "integer", "number", "date", "datetime"})
 _KIND_OF_VALUE = {
     "text": "text",
@@ -97,8 +99,10 @@ def _shown(value: object) -> str:
         return f'"{value}"'
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, timedelta | date):
-        return f"{'duration' if isinstance(value, timedelta) else 'date'} {value}"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, date):
+        return value.isoformat()
     return repr(value)
 
 
@@ -119,6 +123,9 @@ def _check_literal(spec: FieldSpec, literal: Literal_) -> None:
         raise _type_error(spec, literal, "a duration only goes with 'within' (e.g. within 30d)")
     if not _matches(spec.value_type, literal.value):
         raise _type_error(spec, literal)
+    value = literal.value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
+        raise _type_error(spec, literal, f"{value} is too large a number (at most {_INT64_MAX})")
     if spec.choices and literal.value not in spec.choices:
         allowed = ", ".join(spec.choices)
         raise _type_error(

@@ -62,10 +62,7 @@ def field_value(spec: FieldSpec, facts: Facts, moment: Moment) -> Any:
     if spec.kind == "column":
         return facts.get(spec.key)
     if spec.kind == "attribute":
-        value = (facts.get("attrs") or {}).get(spec.key)
-        if spec.value_type == "date" and isinstance(value, str):
-            return _iso_date(value)
-        return value
+        return _attribute_value(spec, (facts.get("attrs") or {}).get(spec.key))
     if spec.kind == "consent":
         return (facts.get("consent") or {}).get(spec.key)
     birth_date = facts.get("birth_date")
@@ -73,6 +70,14 @@ def field_value(spec: FieldSpec, facts: Facts, moment: Moment) -> Any:
         return age_on(birth_date, moment.today)
     age = facts.get("age")
     return int(age) if age is not None else None
+
+
+def _attribute_value(spec: FieldSpec, value: Any) -> Any:
+    if spec.value_type == "date" and isinstance(value, str):
+        return _iso_date(value)
+    if spec.value_type == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # `number` attributes are doubles, in SQL too
+    return value
 
 
 def _iso_date(text: str) -> date | None:

@@ -61,9 +61,16 @@ class FieldRegistry:
 
     def _unknown(self, name: str) -> str:
         names = list(self.fields)
-        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
-        if close:
-            return f"unknown field '{name}' — did you mean '{close[0]}'?"
+        if name.startswith(ATTRIBUTE_PREFIX):
+            # Compare keys only: the shared prefix would make any attribute look close.
+            keys = [n[len(ATTRIBUTE_PREFIX) :] for n in names if n.startswith(ATTRIBUTE_PREFIX)]
+            close = difflib.get_close_matches(name[len(ATTRIBUTE_PREFIX) :].lower(), keys, n=1)
+            if close:
+                return f"unknown field '{name}' — did you mean '{ATTRIBUTE_PREFIX}{close[0]}'?"
+        else:
+            close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+            if close:
+                return f"unknown field '{name}' — did you mean '{close[0]}'?"
         if name.startswith(ATTRIBUTE_PREFIX):
             known = sorted(n for n in names if n.startswith(ATTRIBUTE_PREFIX))
             listed = ", ".join(known[:8]) if known else "none imported yet"

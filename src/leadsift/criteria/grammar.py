@@ -53,8 +53,8 @@ GRAMMAR = r"""
       | DATE -> date
       | DURATION -> duration
       | NUMBER -> number
-      | _TRUE -> true
-      | _FALSE -> false
+      | TRUE -> true
+      | FALSE -> false
 
 CMP: "!=" | "<=" | ">=" | "=" | "<" | ">"
 _OR: "or"i
@@ -66,8 +66,8 @@ _IS: "is"i
 _NULL: "null"i
 _WITHIN: "within"i
 _WHERE: "where"i
-_TRUE: "true"i
-_FALSE: "false"i
+TRUE: "true"i
+FALSE: "false"i
 CONTAINS: "contains"i
 STARTSWITH: "startswith"i
 NAME: /[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*/
@@ -103,14 +103,14 @@ _DESCRIBE = {
     "_NULL": "'null'",
     "_WITHIN": "'within'",
     "_WHERE": "'where'",
-    "_TRUE": "true",
-    "_FALSE": "false",
+    "TRUE": "true",
+    "FALSE": "false",
     "CONTAINS": "'contains'",
     "STARTSWITH": "'startswith'",
     "$END": "the end",
 }
 _OPERATORS = "= != < <= > >=, between, in, not in, contains, startswith, is null, within"
-_VALUES = {"STRING", "NUMBER", "DATE", "DURATION", "_TRUE", "_FALSE"}
+_VALUES = {"STRING", "NUMBER", "DATE", "DURATION", "TRUE", "FALSE"}
 
 
 def _at(token: Token) -> Position:
@@ -164,12 +164,8 @@ class _Builder(Transformer[Token, Expr]):
         return Within(subject, Literal_(_duration(duration), _at(duration)))
 
     def string(self, token: Token) -> Literal_:
-        text = str(token)
-        if text.startswith("'"):
-            text = '"' + text[1:-1].replace('\\"', '"').replace('"', '\\"') + '"'
-            text = text.replace("\\'", "'")
         try:
-            value = json.loads(text)
+            value = _unquote(str(token))
         except ValueError as exc:
             raise CriteriaError("invalid escape in text", _at(token), str(token)) from exc
         return Literal_(value, _at(token))
@@ -188,11 +184,29 @@ class _Builder(Transformer[Token, Expr]):
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
         return Literal_(value, _at(token))
 
-    def true(self) -> Literal_:
-        return Literal_(True)
+    def true(self, token: Token) -> Literal_:
+        return Literal_(True, _at(token))
 
-    def false(self) -> Literal_:
-        return Literal_(False)
+    def false(self, token: Token) -> Literal_:
+        return Literal_(False, _at(token))
+
+
+def _unquote(token: str) -> str:
+    """A quoted text ('…' or "…") with JSON's backslash escapes, plus \\' for a quote."""
+    pieces: list[str] = []
+    body = token[1:-1]
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body):
+            following = body[index + 1]
+            pieces.append("'" if following == "'" else char + following)
+            index += 2
+            continue
+        pieces.append('\\"' if char == '"' else char)
+        index += 1
+    result: str = json.loads('"' + "".join(pieces) + '"', strict=False)
+    return result
 
 
 def _duration(token: Token) -> timedelta:

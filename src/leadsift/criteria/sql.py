@@ -8,7 +8,20 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Boolean, and_, case, false, func, not_, or_, true, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    true,
+    type_coerce,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -90,7 +103,9 @@ def _order_postgresql(element: code_point_order, compiler: SQLCompiler, **kw: An
 
 
 def _bindable(spec: FieldSpec, value: Any) -> Any:
-    """Literals as the stored values are: dates of attributes are ISO text in JSON."""
+    """Literals as the stored values are: dates of attributes are ISO text in JSON, numbers
+    are 64-bit integers for integer fields and doubles otherwise (typed, so PostgreSQL never
+    guesses a 32-bit integer)."""
     if (
         spec.value_type == "datetime"
         and isinstance(value, date)
@@ -99,7 +114,11 @@ def _bindable(spec: FieldSpec, value: Any) -> Any:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if spec.kind == "attribute" and isinstance(value, date):
         return value.isoformat()
-    return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) and spec.value_type == "integer":
+        return literal(value, BigInteger())
+    return literal(float(value), Float())
 
 
 class _Compiler:
@@ -184,18 +203,19 @@ class _Compiler:
     def _birth_range(self, birth_date: ColumnElement[Any], years: YearRange) -> Condition:
         today = self.moment.today
         parts: list[Condition] = []
+        # Bounds outside the calendar (years 1–9999) hold for every date or for none.
         if years.low is not None:  # age >= low  <=>  born on or before `low` years ago
             latest = years_ago(today, years.low)
-            if latest is None:
-                return false() if today.year - years.low < 1 else true()
-            parts.append(birth_date <= latest)
+            if latest is not None:
+                parts.append(birth_date <= latest)
+            elif today.year - years.low < 1:
+                return false()
         if years.high is not None:  # age <= high  <=>  born after `high + 1` years ago
             earliest = years_ago(today, years.high + 1)
-            if earliest is None:
-                if today.year - years.high - 1 > 9999:
-                    return false()
-            else:
+            if earliest is not None:
                 parts.append(birth_date > earliest)
+            elif today.year - years.high - 1 > 9999:
+                return false()
         return and_(true(), *parts)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import BigInteger
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -63,3 +64,21 @@ def _stored_sqlite(element: stored_json, compiler: SQLCompiler, **kw: Any) -> st
 @compiles(stored_json, "postgresql")
 def _stored_postgresql(element: stored_json, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.clauses, **kw)
+
+
+class bigint_of(FunctionElement[int]):
+    """A text as a 64-bit integer (SQLite's INTEGER is 64-bit; PostgreSQL needs BIGINT)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "bigint_of"
+
+
+@compiles(bigint_of, "sqlite")
+def _bigint_sqlite(element: bigint_of, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
+
+
+@compiles(bigint_of, "postgresql")
+def _bigint_postgresql(element: bigint_of, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS BIGINT)"
