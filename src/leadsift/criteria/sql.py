@@ -22,11 +22,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Integer
 
 from leadsift.criteria.ages import YearRange, age_ranges, years_ago
 from leadsift.criteria.ast import (
@@ -46,6 +42,7 @@ from leadsift.criteria.ast import (
 from leadsift.criteria.checker import Criteria
 from leadsift.criteria.evaluate import Moment, within_cutoff
 from leadsift.criteria.fields import FieldSpec
+from leadsift.kit.sqljson import code_point_order, position_of
 
 Condition = ColumnElement[bool]
 
@@ -61,45 +58,6 @@ class SqlFields(Protocol):
 
     def imported_age(self) -> ColumnElement[Any]:
         """The age as imported, used when the birth date is unknown."""
-
-
-class position_of(FunctionElement[int]):
-    """1-based position of a text in another (0 when absent): instr / strpos."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "position_of"
-
-
-@compiles(position_of, "sqlite")
-def _position_sqlite(element: position_of, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"instr({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(position_of, "postgresql")
-def _position_postgresql(element: position_of, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strpos({compiler.process(element.clauses, **kw)})"
-
-
-class code_point_order(FunctionElement[Any]):
-    """A text compared by code points, as Python does (SQLite's default; `C` on PostgreSQL)."""
-
-    inherit_cache = True
-    name = "code_point_order"
-
-    def __init__(self, value: ColumnElement[Any]) -> None:
-        super().__init__(value)
-        self.type = value.type
-
-
-@compiles(code_point_order, "sqlite")
-def _order_sqlite(element: code_point_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(code_point_order, "postgresql")
-def _order_postgresql(element: code_point_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
 def _bindable(spec: FieldSpec, value: Any) -> Any:
