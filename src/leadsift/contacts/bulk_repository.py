@@ -8,6 +8,7 @@ Values are always bound parameters; only fixed column names and integers are in 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
+from leadsift.contacts.merging import ChunkPlan
 from leadsift.contacts.models import Contact, ContactChange, ImportRejection
 from leadsift.contacts.normalise import encode_json
+from leadsift.kit.clock import utcnow
 
 # SQLite's default limit is 32,766 bound variables per statement.
 _IN_CHUNK = 10_000
@@ -26,12 +29,16 @@ _BIRTH_DATE = RECORD_POSITION["birth_date"]
 _SELECT_COLUMNS = ", ".join(f"c.{name}" for name in LOOKUP_COLUMNS)
 # COPY column types as psycopg should dump them: text for strings (PostgreSQL parses dates and
 # JSON from text), integers as integers. Declaring them skips a per-value type lookup.
-_COPY_TYPES = ["int8" if n == "age" else "text" for n in RECORD_COLUMNS] + [
-    "int8",
-    "text",
-    "text",
-    "text",
-]
+_COPY_TYPES = (
+    ["int8"]
+    + ["int8" if n == "age" else "text" for n in RECORD_COLUMNS]
+    + [
+        "int8",
+        "text",
+        "text",
+        "text",
+    ]
+)
 # Ends every lateral probe: a subquery with OFFSET cannot be pulled up into a plain join, so it
 # stays a per-key index probe. Flattened, the planner may pick a hash join over a sequential
 # scan of the whole table for each chunk: it plans with statistics from before the import (the
@@ -180,73 +187,107 @@ def _sqlite_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+@dataclass(frozen=True)
+class ChunkWrites:
+    """What one chunk of an import writes."""
+
+    records: Sequence[tuple[Any, ...]]  # new contacts
+    ids: Sequence[int]  # their reserved ids
+    updates: list[tuple[int, dict[str, Any]]]
+    befores: list[tuple[int, dict[str, Any]]]  # undo data
+    consent: list[tuple[int, str, bool]]
+    rejected: Sequence[Any]
+
+    @classmethod
+    def of(cls, plan: ChunkPlan, ids: Sequence[int]) -> ChunkWrites:
+        """PLAN's writes once its new contacts have their IDS, copied out of the plan: the next
+        chunk is planned (and may change the same contacts) while they are written."""
+        updates = [(t.contact_id, dict(t.changed)) for t in plan.updated if t.contact_id]
+        consent = plan.consent_rows(ids)
+        return cls(plan.new_records, ids, updates, list(plan.befores), consent, plan.rejections)
+
+
+def write_chunk(session: Session, batch_id: int, writes: ChunkWrites) -> None:
+    """Persist one chunk: new contacts, updates, undo records, consent rows, rejections."""
+    now = utcnow()
+    insert_contacts(session, writes.records, writes.ids, batch_id, now)
+    update_contacts(session, writes.updates, now)
+    insert_contact_changes(session, batch_id, writes.befores)
+    insert_consent_records(session, writes.consent, batch_id, now)
+    insert_rejections(session, batch_id, writes.rejected)
+
+
+def reserve_contact_ids(session: Session, count: int) -> list[int]:
+    """Ids for COUNT contacts about to be inserted, known before the rows are written."""
+    if count <= 0:
+        return []
+    if _postgres(session):
+        # nextval() hands out numbers no other session can get, one round trip for the lot.
+        # The sequence is named once: pg_get_serial_sequence() per row would cost 2 µs each.
+        with _raw(session).cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence('contacts', 'id')::regclass::oid")
+            sequence = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT nextval(%s::oid::regclass) FROM generate_series(1, %s)", (sequence, count)
+            )
+            return [row[0] for row in cursor.fetchall()]
+    # SQLite gives each row max(id) + 1 and the import holds the write lock: insert_contacts
+    # checks that the rows got these ids.
+    connection = session.connection()
+    start = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
 def insert_contacts(
     session: Session,
     records: Sequence[tuple[Any, ...]],
+    ids: Sequence[int],
     batch_id: int,
     now: datetime,
-    *,
-    want_ids: bool = True,
-) -> list[int]:
-    """Bulk-insert new contacts from storage-ready records; return their ids in order."""
+) -> None:
+    """Bulk-insert new contacts from storage-ready records, with ids from reserve_contact_ids."""
     if not records:
-        return []
+        return
+    if len(ids) != len(records):
+        raise ValueError(f"{len(ids)} ids for {len(records)} new contacts")
     if _postgres(session):
-        return _copy_contacts(session, records, batch_id, now, want_ids=want_ids)
+        _copy_contacts(session, records, ids, batch_id, now)
+        return
     connection = session.connection()
-    start = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
     stamp = _sqlite_timestamp(now)
     placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
-    # The records go to executemany as they are (no per-row tuple is built). SQLite gives each
-    # row max(id) + 1 and the import holds the write lock, so the ids are consecutive: checked.
+    # The records go to executemany as they are (no per-row tuple is built).
     sql = (
         f"INSERT INTO contacts ({', '.join(RECORD_COLUMNS)}, created_batch_id, stage, "  # noqa: S608
         f"created_at, updated_at) VALUES ({placeholders}, {int(batch_id)}, 'contact', "
         f"'{stamp}', '{stamp}')"
     )
     connection.exec_driver_sql(sql, list(records))
-    ids = list(range(start + 1, start + 1 + len(records)))
-    last = connection.exec_driver_sql("SELECT max(id) FROM contacts").scalar_one()
-    if last != ids[-1]:
-        raise RuntimeError(f"contact ids moved during the import ({last} != {ids[-1]})")
-    return ids
+    first, last, count = connection.exec_driver_sql(
+        "SELECT min(id), max(id), count(*) FROM contacts WHERE id >= ?", (ids[0],)
+    ).one()
+    if (first, last, count) != (ids[0], ids[-1], len(ids)):
+        raise RuntimeError(f"contact ids moved during the import ({first}..{last} != {ids[0]}..)")
 
 
 def _copy_contacts(
     session: Session,
     records: Sequence[tuple[Any, ...]],
+    ids: Sequence[int],
     batch_id: int,
     now: datetime,
-    *,
-    want_ids: bool,
-) -> list[int]:
-    """COPY without ids (the sequence numbers rows in order), then read the ids back if needed."""
-    connection = session.connection()
-    # Every id visible now was handed out before this COPY's, so it is a safe lower bound.
-    floor = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
+) -> None:
     stamp = now.isoformat()
     tail = (batch_id, "contact", stamp, stamp)
-    columns = f"{', '.join(RECORD_COLUMNS)}, created_batch_id, stage, created_at, updated_at"
+    columns = f"id, {', '.join(RECORD_COLUMNS)}, created_batch_id, stage, created_at, updated_at"
     with (
         _raw(session).cursor() as cursor,
         cursor.copy(f"COPY contacts ({columns}) FROM STDIN") as copy,
     ):
         copy.set_types(_COPY_TYPES)
-        for record in records:
-            copy.write_row(record + tail)
-    if not want_ids:
-        return []
-    mine = "FROM contacts WHERE id > %s AND created_batch_id = %s"
-    low, high, count = connection.exec_driver_sql(
-        f"SELECT min(id), max(id), count(*) {mine}", (floor, batch_id)
-    ).one()
-    if count == len(records) and high - low + 1 == count:
-        return list(range(low, high + 1))  # no other session took numbers meanwhile
-    rows = connection.exec_driver_sql(f"SELECT id {mine} ORDER BY id", (floor, batch_id))
-    ids = [row[0] for row in rows]
-    if len(ids) != len(records):
-        raise RuntimeError(f"read back {len(ids)} ids for {len(records)} new contacts")
-    return ids
+        write_row = copy.write_row
+        for contact_id, record in zip(ids, records, strict=True):
+            write_row((contact_id, *record, *tail))
 
 
 def insert_consent_records(

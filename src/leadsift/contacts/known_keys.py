@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import compress
-from typing import Any
+from typing import Any, cast
+
+from leadsift.contacts.normalise import RowTuple
 
 
 class KnownKeys:
@@ -40,6 +42,15 @@ class KnownKeys:
         """Remember keys the import has written (a superset is fine; no None)."""
         if self._hashes is not None:
             self._hashes.update(map(hash, keys))
+
+    def wanted(self, rows: Sequence[RowTuple]) -> dict[str, list[str]]:
+        """The emails, phones and external ids of ROWS worth looking up; remembers them all."""
+        wanted: dict[str, list[str]] = {}
+        for name, position in (("emails", 1), ("phones", 2), ("external_ids", 3)):
+            keys = cast(list[str], [r[position] for r in rows if r[position] is not None])
+            wanted[name] = self.may_exist(keys)
+            self.add(keys)
+        return wanted
 
     def __len__(self) -> int:
         return 0 if self._hashes is None else len(self._hashes)

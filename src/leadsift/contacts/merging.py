@@ -82,10 +82,11 @@ class ChunkPlan:
     updated_ids: set[int] = field(default_factory=set)
     rejections: list[Rejection] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
-
-    def needs_new_ids(self) -> bool:
-        """Whether consent rows will point at contacts this chunk creates."""
-        return any(self.new_consent) or any(t.position is not None for t, _, _ in self.consent)
+    # The planner's state, for the next chunk (see Carry): identifier -> new-record position or
+    # Target, the new records that became Targets, the stored contacts it held.
+    indexes: tuple[dict[Any, Target | int], ...] = ()
+    promoted: dict[int, Target] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)
 
     def consent_rows(self, ids: Sequence[int]) -> list[tuple[int, str, bool]]:
         """Consent rows to append, once the new contacts have their IDS."""
@@ -99,6 +100,47 @@ class ChunkPlan:
             if contact_id is not None:
                 rows.append((contact_id, channel, granted))
         return rows
+
+
+@dataclass(frozen=True)
+class Carry:
+    """A planned chunk whose writes may still be running when the next chunk is planned.
+
+    The next chunk's look-ups do not see it, so the planner takes its contacts from here: the
+    contacts it created (with the ids reserved for them) and the stored ones it held, in their
+    state after the chunk. The database's copy of a held contact is stale and is ignored.
+    """
+
+    plan: ChunkPlan
+    ids: Sequence[int]  # ids of plan.new_records
+
+    def stale(self, contact_id: int) -> bool:
+        """Whether the database's copy of CONTACT_ID predates the carried chunk."""
+        return contact_id in self.plan.held
+
+    def target(self, index: int, value: Any) -> tuple[int, Target] | None:
+        """A fresh Target for the contact owning VALUE in the carried chunk, with its id."""
+        plan = self.plan
+        entry = plan.indexes[index].get(value)
+        if entry is None:
+            return None
+        source = plan.promoted.get(entry) if isinstance(entry, int) else entry
+        position = entry if isinstance(entry, int) else entry.position
+        if position is not None:
+            consent = source.consent if source is not None else plan.new_consent[position]
+            record = plan.new_records[position]  # the final record, merges folded in
+            contact_id = self.ids[position]
+            return contact_id, Target(None, dict(consent), contact_id, None, True, stored=record)
+        assert source is not None and source.contact_id is not None  # noqa: S101
+        decoded = None if source.decoded is None else dict(source.decoded)
+        return source.contact_id, Target(
+            decoded,
+            dict(source.consent),
+            source.contact_id,
+            None,
+            source.created_by_this_batch,
+            stored=source.stored,
+        )
 
 
 def merge_row(current: Mapping[str, Any], row: NormalisedRow, *, overwrite: bool) -> Values:
@@ -134,8 +176,15 @@ class ChunkPlanner:
         overwrite: bool,
         recorded: set[int],
         headers: Mapping[str, str] | None = None,
+        carry: Carry | None = None,
     ) -> None:
         self.plan = ChunkPlan()
+        self.carry = carry
+        self.taken: set[int] = set()  # contacts of the carried chunk already made Targets
+        no_carry: tuple[dict[Any, Target | int], ...] = ({}, {}, {})
+        self.carried_email, self.carried_phone, self.carried_external = (
+            carry.plan.indexes if carry is not None else no_carry
+        )
         self.overwrite = overwrite
         self.recorded = recorded  # contacts whose pre-batch values are already saved
         self.headers = headers or {}  # field -> the file's header, for rejection reports
@@ -148,6 +197,9 @@ class ChunkPlanner:
         for (contact_id, channel), granted in consent_state.items():
             consent_by_contact.setdefault(contact_id, {})[channel] = granted
         for contact_id, record, created_batch_id in existing:
+            if carry is not None and carry.stale(contact_id):
+                continue
+            self.plan.held.add(contact_id)
             target = Target(
                 None,
                 consent_by_contact.get(contact_id, {}),
@@ -173,10 +225,14 @@ class ChunkPlanner:
         """Place one row; rows that match nobody take the fast path (no object is built)."""
         _, email, phone, external_id, record, consent = row
         if (
-            (email is None or email not in self.by_email)
-            and (phone is None or phone not in self.by_phone)
-            and (external_id is None or external_id not in self.by_external)
+            email not in self.by_email  # None is never a key
+            and phone not in self.by_phone
+            and external_id not in self.by_external
+            and email not in self.carried_email
+            and phone not in self.carried_phone
+            and external_id not in self.carried_external
         ):
+            # Inlined _create(): this runs for nearly every row of an import.
             position = len(self.plan.new_records)
             self.plan.new_records.append(record)
             self.plan.new_consent.append(consent)
@@ -188,11 +244,14 @@ class ChunkPlanner:
                 self.by_external[external_id] = position
             return
         matches: list[tuple[str, Target]] = []
-        for (name, index), value in zip(self._indexes(), (email, phone, external_id), strict=True):
-            found = index.get(value) if value is not None else None
-            target = self._promote(found) if isinstance(found, int) else found
+        for number, (name, index) in enumerate(self._indexes()):
+            value = row[number + 1]
+            target = self._find(number, index, value) if value is not None else None
             if target is not None and all(target is not t for _, t in matches):
                 matches.append((name, target))
+        if not matches:
+            self._create(row)  # the carried contact no longer owns the identifier
+            return
         if len(matches) > 1:
             self._conflict(NormalisedRow._make(row), matches)
             return
@@ -203,6 +262,34 @@ class ChunkPlanner:
             self._apply_consent(target, NormalisedRow._make(row))
             return
         self._merge(NormalisedRow._make(row), target)
+
+    def _create(self, row: RowTuple) -> None:
+        _, email, phone, external_id, record, consent = row
+        position = len(self.plan.new_records)
+        self.plan.new_records.append(record)
+        self.plan.new_consent.append(consent)
+        if email is not None:
+            self.by_email[email] = position
+        if phone is not None:
+            self.by_phone[phone] = position
+        if external_id is not None:
+            self.by_external[external_id] = position
+
+    def _find(self, number: int, index: dict[Any, Target | int], value: Any) -> Target | None:
+        """The contact owning VALUE: of this chunk, stored, or of the carried chunk."""
+        found = index.get(value)
+        if found is not None:
+            return self._promote(found) if isinstance(found, int) else found
+        if self.carry is None:
+            return None
+        taken = self.carry.target(number, value)
+        if taken is None or taken[0] in self.taken:
+            return None  # taken already: this chunk's indexes say what it owns now
+        contact_id, target = taken
+        self.taken.add(contact_id)
+        self.plan.held.add(contact_id)
+        self._register(target)
+        return target
 
     def _promote(self, position: int) -> Target:
         """Turn a new record into a Target the first time a later row merges into it."""
@@ -279,6 +366,8 @@ class ChunkPlanner:
         for position, target in self.promoted.items():
             self.plan.new_records[position] = values_to_record(target.values)
         self.plan.counts["created"] += len(self.plan.new_records)
+        self.plan.indexes = (self.by_email, self.by_phone, self.by_external)
+        self.plan.promoted = self.promoted
         return self.plan
 
 
@@ -291,6 +380,7 @@ def plan_chunk(
     overwrite: bool,
     recorded: set[int],
     headers: Mapping[str, str] | None = None,
+    carry: Carry | None = None,
 ) -> ChunkPlan:
     """Plan the writes for a chunk of valid rows against the contacts they may match."""
     planner = ChunkPlanner(
@@ -300,6 +390,7 @@ def plan_chunk(
         overwrite=overwrite,
         recorded=recorded,
         headers=headers,
+        carry=carry,
     )
     add = planner.add
     for row in rows:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any
@@ -90,6 +90,32 @@ def _jobs(
     shape = (stream.name, stream.delimiter, stream.width)
     for first_line, block in text_blocks(stream.text, stream.next_line, BLOCK_CHARS):
         yield normalise_csv_block, normaliser, shape, first_line, block
+
+
+class Background:
+    """Runs one call at a time, in a thread when THREADED, else at once (inline)."""
+
+    def __init__(self, *, threaded: bool) -> None:
+        self.pool = ThreadPoolExecutor(1, "leadsift-background") if threaded else None
+        self.running: Future[Any] | None = None
+
+    def start(self, call: Callable[..., Any], *args: Any) -> None:
+        """Run CALL(*ARGS); what it uses is its own until wait() returns."""
+        if self.pool is None:
+            call(*args)
+        else:
+            self.running = self.pool.submit(call, *args)
+
+    def wait(self) -> None:
+        """Wait for the running call; its error, if any, is raised here."""
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()
+
+    def close(self) -> None:
+        """Let a call still running end (after an error elsewhere) before its inputs are reused."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 class TypeInference:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
 from leadsift.contacts import bulk_repository, repository
+from leadsift.contacts.bulk_repository import ChunkWrites
 from leadsift.contacts.known_keys import KnownKeys
 from leadsift.contacts.mapping import ColumnPlan, mapping_record, plan_columns
-from leadsift.contacts.merging import ChunkPlan, StoredContact, plan_chunk
+from leadsift.contacts.merging import Carry, ChunkPlan, StoredContact, plan_chunk
 from leadsift.contacts.models import AttributeDefinition, ImportBatch
 from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
-from leadsift.contacts.pipeline import TypeInference, normalised_chunks
+from leadsift.contacts.pipeline import Background, TypeInference, normalised_chunks
 from leadsift.contacts.reading import TableReader, open_table
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
 from leadsift.contacts.validators import normalise_email, normalise_phone
@@ -47,6 +47,7 @@ class _Run:
     consent_final: dict[tuple[int, str], bool] = field(default_factory=dict)
     consent_before: dict[tuple[int, str], bool | None] = field(default_factory=dict)
     updated_ids: set[int] = field(default_factory=set)
+    with_consent: bool = False  # the file has consent columns
 
 
 def _attribute_types(
@@ -104,69 +105,60 @@ def _workers(options: ImportOptions, settings: Settings, reader: TableReader) ->
     return settings.import_workers if big else 1
 
 
-def _write_plan(session: Session, run: _Run, plan: ChunkPlan, now: datetime) -> None:
-    """Persist one chunk's decisions: new contacts, updates, undo records, consent rows."""
-    batch_id = run.batch.id
-    ids = bulk_repository.insert_contacts(
-        session, plan.new_records, batch_id, now, want_ids=plan.needs_new_ids()
-    )
-    bulk_repository.update_contacts(
-        session, [(t.contact_id, t.changed) for t in plan.updated if t.contact_id is not None], now
-    )
-    bulk_repository.insert_contact_changes(session, batch_id, plan.befores)
-    bulk_repository.insert_consent_records(session, plan.consent_rows(ids), batch_id, now)
-
-
 def _consent_of_matches(
-    session: Session, existing: Sequence[StoredContact], valid: Sequence[RowTuple]
+    session: Session, run: _Run, existing: Sequence[StoredContact]
 ) -> dict[tuple[int, str], bool]:
-    """Current consent of the stored contacts that rows carrying consent flags will meet."""
-    if not existing:
+    """Current consent of the stored contacts the chunk may meet, when the file states any.
+
+    All of them, not only those owning an identifier of a row with consent flags: a row may
+    reach a contact through an identifier an earlier row gave it, and a contact's state is
+    carried to the next chunk's rows.
+    """
+    if not existing or not run.with_consent:
         return {}
-    keys = {key for row in valid if row[5] for key in row[1:4] if key is not None}
-    if not keys:
-        return {}
-    # record[0:3] is (external_id, email, phone)
-    ids = [contact_id for contact_id, record, _ in existing if keys.intersection(record[0:3])]
-    return bulk_repository.current_consent(session, ids)
+    return bulk_repository.current_consent(session, [stored[0] for stored in existing])
 
 
-def _stored_contacts(
-    session: Session, run: _Run, valid: Sequence[RowTuple]
-) -> list[StoredContact]:
-    """The stored contacts the chunk's rows may match (only keys that may be owned are asked)."""
-    known = run.known
-    wanted: dict[str, list[str]] = {}
-    for name, position in (("emails", 1), ("phones", 2), ("external_ids", 3)):
-        keys = cast(list[str], [r[position] for r in valid if r[position] is not None])
-        wanted[name] = known.may_exist(keys)
-        known.add(keys)
-    return bulk_repository.find_by_identifiers(session, **wanted)
-
-
-def _process_chunk(
-    session: Session,
-    run: _Run,
-    chunk: Sequence[RowTuple | Rejection],
-    on_rejections: RejectionsCallback | None,
-) -> None:
+def _split(chunk: Sequence[RowTuple | Rejection]) -> tuple[list[RowTuple], list[Rejection]]:
     # Valid rows arrive as plain tuples (see RowNormaliser.normalise_plain).
     valid = cast(list[RowTuple], [item for item in chunk if type(item) is tuple])
-    rejected = [item for item in chunk if isinstance(item, Rejection)]
-    existing = _stored_contacts(session, run, valid)
-    plan = plan_chunk(
+    return valid, [item for item in chunk if isinstance(item, Rejection)]
+
+
+def _plan(
+    session: Session,
+    run: _Run,
+    valid: Sequence[RowTuple],
+    wanted: dict[str, list[str]],
+    *,
+    carry: Carry | None,
+    writer: Background,
+) -> ChunkPlan:
+    """Look up what the chunk's rows may match, start writing the previous chunk, plan."""
+    existing = bulk_repository.find_by_identifiers(session, **wanted)
+    if carry is not None:
+        # The previous chunk is not written yet: its contacts come from the carry.
+        existing = [stored for stored in existing if not carry.stale(stored[0])]
+    consent = _consent_of_matches(session, run, existing)
+    if carry is not None:
+        writes = ChunkWrites.of(carry.plan, carry.ids)
+        writer.start(bulk_repository.write_chunk, session, run.batch.id, writes)
+    return plan_chunk(
         valid,
         existing,
-        _consent_of_matches(session, existing, valid),
+        consent,
         batch_id=run.batch.id,
         overwrite=run.options.update,
         recorded=run.recorded,
         headers=run.headers,
+        carry=carry,
     )
-    rejected.extend(plan.rejections)
-    rejected.sort(key=lambda r: r.row_number)
-    _write_plan(session, run, plan, utcnow())
-    bulk_repository.insert_rejections(session, run.batch.id, rejected)
+
+
+def _account(
+    run: _Run, plan: ChunkPlan, rows: int, on_rejections: RejectionsCallback | None
+) -> None:
+    """Count a planned chunk and note the consent it states for contacts stored before."""
     run.counts.update(plan.counts)
     run.updated_ids |= plan.updated_ids
     final, before_import = run.consent_final, run.consent_before
@@ -178,11 +170,55 @@ def _process_chunk(
             # Only statements that change something are kept: a re-import stays small.
             final[key] = granted
             before_import[key] = before
-    run.counts["rows"] += len(chunk)
+    rejected = plan.rejections
+    run.counts["rows"] += rows
     run.counts["rejected"] += len(rejected)
     run.reasons.update(r.reason for r in rejected)
     if on_rejections is not None and rejected:
         on_rejections(rejected)
+
+
+def _reserved(session: Session, carry: Carry | None) -> Carry | None:
+    """The carried chunk with ids for its new contacts, reserved now that they are final."""
+    if carry is None:
+        return None
+    ids = bulk_repository.reserve_contact_ids(session, len(carry.plan.new_records))
+    return Carry(carry.plan, ids)
+
+
+def _import_chunks(
+    session: Session,
+    run: _Run,
+    chunks: Iterable[Sequence[RowTuple | Rejection]],
+    on_chunk: Callable[[], None],
+    on_rejections: RejectionsCallback | None,
+) -> None:
+    """Plan each chunk while the previous one is written (see Carry): on PostgreSQL in a thread
+    (the server works while this process plans; the driver waits without holding the GIL), on
+    SQLite inline (the database works in this process, and its connection is this thread's)."""
+    writer = Background(threaded=session.get_bind().dialect.name == "postgresql")
+    carry: Carry | None = None
+    try:
+        for chunk in chunks:
+            valid, rejected = _split(chunk)
+            wanted = run.known.wanted(valid)
+            writer.wait()  # the chunk before the previous one is in: the look-ups see it
+            plan = _plan(
+                session, run, valid, wanted, carry=_reserved(session, carry), writer=writer
+            )
+            # Every rejected row of the chunk, in file order: what the writer stores.
+            plan.rejections = sorted([*rejected, *plan.rejections], key=lambda r: r.row_number)
+            _account(run, plan, len(chunk), on_rejections)
+            carry = Carry(plan, ())
+            on_chunk()
+        writer.wait()
+        last = _reserved(session, carry)
+        if last is not None:
+            writes = ChunkWrites.of(last.plan, last.ids)
+            writer.start(bulk_repository.write_chunk, session, run.batch.id, writes)
+            writer.wait()
+    finally:
+        writer.close()
 
 
 def import_contacts(
@@ -228,18 +264,21 @@ def import_contacts(
         known = KnownKeys(stored)
         headers = {p.target: p.header for p in plans if p.kind == "standard"}
         run = _Run(batch, options, headers, known=known)
+        run.with_consent = any(p.kind == "consent" for p in plans)
         chunks = normalised_chunks(
             reader,
             normaliser,
             chunk_rows=settings.import_chunk_rows,
             workers=_workers(options, settings, reader),
         )
+
+        def on_chunk() -> None:
+            if progress is not None:
+                progress(reader.bytes_read(), info.size_bytes)
+
         # closing(): on an error the worker pool is shut down here, not by the garbage collector.
         with closing(chunks):
-            for chunk in chunks:
-                _process_chunk(session, run, chunk, on_rejections)
-                if progress is not None:
-                    progress(reader.bytes_read(), info.size_bytes)
+            _import_chunks(session, run, chunks, on_chunk, on_rejections)
     return _finish(session, run, time.perf_counter() - started, types)
 
 
