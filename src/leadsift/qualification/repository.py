@@ -17,6 +17,7 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
+    or_,
     select,
     update,
 )
@@ -186,9 +187,15 @@ def _write_stage_changes(session: Session, version_id: int, actor: str, at: date
 
 def _apply_outcomes(session: Session, version_id: int, at: datetime) -> None:
     changed = Contact.stage != ContactEvaluation.outcome
+    # Only rows that change are written: a re-run over unchanged contacts rewrites nothing.
+    differs = or_(
+        changed,
+        Contact.stage_reason.is_distinct_from(ContactEvaluation.reason),
+        Contact.fit.is_distinct_from(ContactEvaluation.fit),
+    )
     statement = (
         update(Contact)
-        .where(_this_run(version_id, at))
+        .where(_this_run(version_id, at), differs)
         .values(
             stage=ContactEvaluation.outcome,
             stage_reason=ContactEvaluation.reason,

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 10:39:24.433309
+Create Date: 2026-11-22 11:10:36.353048
 """
 
 from __future__ import annotations
@@ -68,21 +68,8 @@ def upgrade() -> None:
             name=op.f("fk_contact_evaluations_contact_id_contacts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["playbook_version_id"],
-            ["playbook_versions.id"],
-            name=op.f("fk_contact_evaluations_playbook_version_id_playbook_versions"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_contact_evaluations")),
     )
-    with op.batch_alter_table("contact_evaluations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contact_evaluations_playbook_version_id"),
-            ["playbook_version_id"],
-            unique=False,
-        )
-
     op.create_table(
         "stage_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -110,12 +97,6 @@ def upgrade() -> None:
             name=op.f("fk_stage_changes_contact_id_contacts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["playbook_version_id"],
-            ["playbook_versions.id"],
-            name=op.f("fk_stage_changes_playbook_version_id_playbook_versions"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_changes")),
     )
     with op.batch_alter_table("stage_changes", schema=None) as batch_op:
@@ -142,9 +123,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_stage_changes_contact")
 
     op.drop_table("stage_changes")
-    with op.batch_alter_table("contact_evaluations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contact_evaluations_playbook_version_id"))
-
     op.drop_table("contact_evaluations")
     with op.batch_alter_table("playbook_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_playbook_versions_name_version")
