@@ -103,28 +103,47 @@ def find_by_identifiers(
     Ids first (index-only probes), then each contact's row once, however many of its
     identifiers the chunk mentions.
     """
+    if _postgres(session):
+        return _find_postgres(session, emails, phones, external_ids)
     ids: set[int] = set()
     for name, values in (("email", emails), ("phone", phones), ("external_id", external_ids)):
         for piece in _pieces(values):
             ids.update(_ids_owning(session, name, piece))
-    postgres = _postgres(session)
-    return [
-        (row[0], _record(row[1:-1]) if postgres else tuple(row[1:-1]), row[-1])
-        for row in _contacts_by_id(session, sorted(ids))
-    ]
+    return [(row[0], tuple(row[1:-1]), row[-1]) for row in _contacts_by_id(session, sorted(ids))]
+
+
+def _probe(name: str, param: str) -> str:
+    # A lateral probe per key always uses the unique index; `= ANY(array)` over thousands of
+    # values may be planned as a sequential scan. OFFSET 0: see _PROBE.
+    return (
+        f"SELECT p.id FROM unnest({param}::text[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
+        f"(SELECT id FROM contacts WHERE {name} = k.v AND {name} IS NOT NULL {_PROBE}) AS p"
+    )
+
+
+# One round trip per chunk: the ids owning any key, then each contact's row once.
+_FIND_POSTGRES = (
+    f"SELECT {_SELECT_COLUMNS} FROM ("  # noqa: S608
+    f"{_probe('email', '%(emails)s')} UNION {_probe('phone', '%(phones)s')} "
+    f"UNION {_probe('external_id', '%(external_ids)s')}) AS i "
+    f"CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = i.id {_PROBE}) AS c ORDER BY c.id"
+)
+
+
+def _find_postgres(
+    session: Session, emails: Sequence[str], phones: Sequence[str], external_ids: Sequence[str]
+) -> list[tuple[int, tuple[Any, ...], int | None]]:
+    if not (emails or phones or external_ids):
+        return []
+    keys = {"emails": list(emails), "phones": list(phones), "external_ids": list(external_ids)}
+    # The driver's own cursor: rows come back as tuples, without SQLAlchemy's row processing.
+    with _raw(session).cursor() as cursor:
+        cursor.execute(_FIND_POSTGRES, keys)
+        return [(row[0], _record(row[1:-1]), row[-1]) for row in cursor.fetchall()]
 
 
 def _ids_owning(session: Session, name: str, keys: Sequence[str]) -> list[int]:
     connection = session.connection()
-    if _postgres(session):
-        # A lateral probe per key always uses the unique index; `= ANY(array)` over
-        # thousands of values may be planned as a sequential scan. OFFSET 0 keeps the
-        # planner from flattening the probe into a join it could hash (see _PROBE).
-        sql = (
-            "SELECT c.id FROM unnest(%s::text[]) AS k(v) CROSS JOIN LATERAL "  # noqa: S608
-            f"(SELECT id FROM contacts WHERE {name} = k.v AND {name} IS NOT NULL {_PROBE}) AS c"
-        )
-        return [row[0] for row in connection.exec_driver_sql(sql, (list(keys),))]
     marks = ",".join("?" * len(keys))
     # The IS NOT NULL lets SQLite use the partial unique index.
     sql = f"SELECT id FROM contacts WHERE {name} IN ({marks}) AND {name} IS NOT NULL"  # noqa: S608
@@ -134,16 +153,9 @@ def _ids_owning(session: Session, name: str, keys: Sequence[str]) -> list[int]:
 def _contacts_by_id(session: Session, ids: Sequence[int]) -> Iterator[Sequence[Any]]:
     connection = session.connection()
     for piece in _pieces(ids):
-        if _postgres(session):
-            sql = (
-                f"SELECT {_SELECT_COLUMNS} FROM unnest(%s::int8[]) AS k(v) "  # noqa: S608
-                f"CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = k.v {_PROBE}) AS c"
-            )
-            yield from connection.exec_driver_sql(sql, (list(piece),))
-        else:
-            marks = ",".join("?" * len(piece))
-            sql = f"SELECT {_SELECT_COLUMNS} FROM contacts AS c WHERE id IN ({marks})"  # noqa: S608
-            yield from connection.exec_driver_sql(sql, tuple(piece))
+        marks = ",".join("?" * len(piece))
+        sql = f"SELECT {_SELECT_COLUMNS} FROM contacts AS c WHERE id IN ({marks})"  # noqa: S608
+        yield from connection.exec_driver_sql(sql, tuple(piece))
 
 
 def _record(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -353,18 +365,24 @@ def insert_contact_changes(
 
 def insert_rejections(session: Session, batch_id: int, rejections: Sequence[Any]) -> None:
     """Keep rejected rows with their row, column, value and reason."""
-    if rejections:
-        session.execute(
-            insert(ImportRejection),
-            [
-                {
-                    "batch_id": batch_id,
-                    "row_number": r.row_number,
-                    "column": r.column,
-                    "value": (r.value or "")[:10_000] if r.value is not None else None,
-                    "reason": r.reason,
-                    "message": r.message,
-                }
-                for r in rejections
-            ],
-        )
+    if not rejections:
+        return
+    names = ("batch_id", "row_number", "column", "value", "reason", "message")
+    rows = [
+        (batch_id, r.row_number, r.column, r.value and r.value[:10_000], r.reason, r.message)
+        for r in rejections
+    ]
+    if _postgres(session):
+        columns = ", ".join(f'"{name}"' for name in names)
+        with (
+            _raw(session).cursor() as cursor,
+            cursor.copy(f"COPY import_rejections ({columns}) FROM STDIN") as copy,
+        ):
+            copy.set_types(["int8", "int4", "text", "text", "text", "text"])
+            for row in rows:
+                copy.write_row(row)
+        return
+    session.execute(
+        insert(ImportRejection),
+        [dict(zip(names, row, strict=True)) for row in rows],
+    )
