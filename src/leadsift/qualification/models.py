@@ -53,10 +53,11 @@ class ContactEvaluation(Base):
 
     __tablename__ = "contact_evaluations"
 
-    contact_id: Mapped[int] = mapped_column(
-        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-    )
-    playbook_version_id: Mapped[int] = mapped_column(IdType)  # no foreign key: see above
+    # No foreign keys: a check per row would cost a million-contact `qualify` seconds on
+    # PostgreSQL; `qualify` removes evaluations of deleted contacts, `explain` ignores any
+    # older than the contact.
+    contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    playbook_version_id: Mapped[int] = mapped_column(IdType)
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(40))
     fit: Mapped[int] = mapped_column(Integer)

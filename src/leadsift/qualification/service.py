@@ -103,7 +103,7 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
     reasons: Counter[str] = Counter()
     for _, _, reason, n in counts:
         reasons[reason] += n
-    version_id: int | None = None
+    version_number: int | None = None
     if dry_run:
         stages = repository.stage_counts(session)
         for stage, outcome, _, n in counts:
@@ -111,7 +111,7 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
             stages[outcome] += n
     else:
         version = store_version(session, playbook, text, source)
-        version_id = version.id
+        version_number = version.version
         actor = f"playbook:{version.name}@{version.version}"
         repository.write_evaluations(session, plan, version.id, actor, now)
         repository.update_fit(session, plan, _FIT_ONLY_STAGES)
@@ -119,7 +119,7 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
         stages = repository.stage_counts(session)
     return QualifySummary(
         playbook=playbook.name,
-        playbook_version=version_id,
+        playbook_version=version_number,
         evaluated=evaluated,
         changed=changed,
         stages=stages,
@@ -210,6 +210,8 @@ def explain(session: Session, ref: str, region: str = "FR") -> Explanation:
         for change in repository.history(session, contact_id)
     ]
     evaluation = repository.evaluation_of(session, contact_id)
+    if evaluation is not None and evaluation.evaluated_at < contact.created_at:
+        evaluation = None  # left by a deleted contact whose id was handed out again
     detail = None
     if evaluation is not None:
         version = repository.get_version(session, evaluation.playbook_version_id)
