@@ -157,11 +157,10 @@ def _prepare(session: Session) -> None:
     million-contact qualify seconds), so evaluations of contacts deleted since (an undone
     import) are removed here, before ids can be handed out again.
     """
-    session.execute(
-        delete(ContactEvaluation).where(
-            ContactEvaluation.contact_id.not_in(select(Contact.id)),
-        )
-    )
+    # NOT EXISTS (an anti-join): PostgreSQL runs `NOT IN (subquery)` over a million ids as a
+    # nested loop once the ids outgrow work_mem.
+    alive = select(Contact.id).where(Contact.id == ContactEvaluation.contact_id).exists()
+    session.execute(delete(ContactEvaluation).where(~alive))
     if session.get_bind().dialect.name == "postgresql":
         # Bulk imports leave the planner guessing (~800 rows for a million) until autovacuum
         # runs, and nested loops over a million rows follow; ANALYZE samples in a fraction of
