@@ -108,11 +108,12 @@ def outcome_counts(session: Session, plan: EvaluationSql) -> list[tuple[str, str
 
 def write_evaluations(
     session: Session, plan: EvaluationSql, version_id: int, actor: str, at: datetime
-) -> None:
+) -> list[tuple[str, str, str, int]]:
     """Evaluate every contact in an evaluated stage with a few set-based statements.
 
-    The evaluation is computed once, into `contact_evaluations`; the stage changes (with their
-    explanation) and the contacts' new stage are then copied from it, in this transaction.
+    The evaluation is computed once, into `contact_evaluations`; the counts, the stage changes
+    (with their explanation) and the contacts' new stage are then read from it, in this
+    transaction. Returns (stage before, outcome, reason, contacts).
     """
     evaluated = Contact.stage.in_(_EVALUATED)
     _prepare(session)
@@ -139,8 +140,14 @@ def write_evaluations(
     upsert = _insert_for(session)(ContactEvaluation).from_select(columns, source)
     refreshed = {name: upsert.excluded[name] for name in columns[1:]}
     session.execute(upsert.on_conflict_do_update(index_elements=["contact_id"], set_=refreshed))
+    counts = select(
+        Contact.stage, ContactEvaluation.outcome, ContactEvaluation.reason, func.count()
+    ).where(_this_run(version_id, at))
+    grouped = counts.group_by(Contact.stage, ContactEvaluation.outcome, ContactEvaluation.reason)
+    result = [(row[0], row[1], row[2], row[3]) for row in session.execute(grouped)]
     _write_stage_changes(session, version_id, actor, at)
     _apply_outcomes(session, version_id, at)
+    return result
 
 
 def _insert_for(session: Session) -> Any:

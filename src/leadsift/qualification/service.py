@@ -97,14 +97,9 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
     compiled = compile_playbook(playbook.canonical(), field_registry(session))
     now = utcnow()
     plan = _evaluation_sql(compiled, Moment(now))
-    counts = repository.outcome_counts(session, plan)
-    evaluated = sum(n for *_, n in counts)
-    changed = sum(n for stage, outcome, _, n in counts if stage != outcome)
-    reasons: Counter[str] = Counter()
-    for _, _, reason, n in counts:
-        reasons[reason] += n
     version_number: int | None = None
     if dry_run:
+        counts = repository.outcome_counts(session, plan)
         stages = repository.stage_counts(session)
         for stage, outcome, _, n in counts:
             stages[stage] -= n
@@ -113,10 +108,16 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
         version = store_version(session, playbook, text, source)
         version_number = version.version
         actor = f"playbook:{version.name}@{version.version}"
-        repository.write_evaluations(session, plan, version.id, actor, now)
+        # The counts come from the evaluations as written: the criteria run once.
+        counts = repository.write_evaluations(session, plan, version.id, actor, now)
         repository.update_fit(session, plan, _FIT_ONLY_STAGES)
         session.flush()
         stages = repository.stage_counts(session)
+    evaluated = sum(n for *_, n in counts)
+    changed = sum(n for stage, outcome, _, n in counts if stage != outcome)
+    reasons: Counter[str] = Counter()
+    for _, _, reason, n in counts:
+        reasons[reason] += n
     return QualifySummary(
         playbook=playbook.name,
         playbook_version=version_number,
