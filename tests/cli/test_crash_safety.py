@@ -42,7 +42,10 @@ def test_kill_9_then_rerun_leaves_each_contact_once(committed_db_url: str, tmp_p
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         with database.engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(Contact)).scalar_one() == 0
+            # All or nothing: the kill usually lands mid-import (nothing visible); if it lands
+            # during the commit, the whole batch is there. Never a part of it.
+            seen = conn.execute(select(func.count()).select_from(Contact)).scalar_one()
+            assert seen in (0, COUNT)
         finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         assert finished.returncode == 0, finished.stderr
         with database.engine.connect() as conn:
@@ -56,8 +59,10 @@ def test_kill_9_then_rerun_leaves_each_contact_once(committed_db_url: str, tmp_p
 
 
 def _wait_until_writing(database: Database, process: subprocess.Popen[bytes]) -> None:
-    """Wait until the import has begun writing (its batch row exists), then give it a moment."""
-    deadline = time.monotonic() + 60
+    """Wait until the import is busy: COPY running on PostgreSQL; on SQLite, a second of work
+    (its 128 MB page cache keeps the write-ahead log empty until the commit)."""
+    started = time.monotonic()
+    deadline = started + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "the import finished before it could be killed"
         if database.dialect == "postgresql":
@@ -70,7 +75,7 @@ def _wait_until_writing(database: Database, process: subprocess.Popen[bytes]) ->
                 return
         else:
             wal = Path(f"{database.engine.url.database}-wal")
-            if wal.exists() and wal.stat().st_size > 1_000_000:
+            if time.monotonic() - started > 1.0 or (wal.exists() and wal.stat().st_size > 1e6):
                 return
         time.sleep(0.05)
     pytest.fail("the import never started writing")
