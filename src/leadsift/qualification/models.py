@@ -58,6 +58,8 @@ class ContactEvaluation(Base):
     # older than the contact.
     contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     playbook_version_id: Mapped[int] = mapped_column(IdType)
+    # The stage the contact had when evaluated; the run moves it when outcome differs.
+    previous_stage: Mapped[str] = mapped_column(String(20))
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(40))
     fit: Mapped[int] = mapped_column(Integer)

@@ -106,48 +106,120 @@ def outcome_counts(session: Session, plan: EvaluationSql) -> list[tuple[str, str
     return [(row[0], row[1], row[2], row[3]) for row in session.execute(query)]
 
 
+_EVALUATION_COLUMNS = (
+    "contact_id",
+    "playbook_version_id",
+    "previous_stage",
+    "outcome",
+    "reason",
+    "fit",
+    "results",
+    "field_values",
+    "evaluated_at",
+)
+_STAGE_CHANGE_COLUMNS = (
+    "contact_id",
+    "from_stage",
+    "to_stage",
+    "reason",
+    "actor",
+    "playbook_version_id",
+    "explanation",
+    "changed_at",
+)
+Counts = list[tuple[str, str, str, int]]
+
+
 def write_evaluations(
     session: Session, plan: EvaluationSql, version_id: int, actor: str, at: datetime
-) -> list[tuple[str, str, str, int]]:
-    """Evaluate every contact in an evaluated stage with a few set-based statements.
+) -> Counts:
+    """Evaluate every contact in an evaluated stage, set-based, and apply the outcomes.
 
-    The evaluation is computed once, into `contact_evaluations`; the counts, the stage changes
-    (with their explanation) and the contacts' new stage are then read from it, in this
-    transaction. Returns (stage before, outcome, reason, contacts).
+    The criteria run once: each evaluation is upserted into `contact_evaluations` (with the
+    stage the contact had), and the stage changes (with their explanation), the contacts' new
+    stage and the counts are read from those rows, in this transaction, without joining back
+    to the contacts. Returns (stage before, outcome, reason, contacts).
     """
-    evaluated = Contact.stage.in_(_EVALUATED)
     _prepare(session)
     source = select(
         Contact.id,
         literal(version_id),
+        Contact.stage,
         plan.outcome(),
         plan.reason(),
         plan.fit(),
         plan.results(),
         plan.field_values(),
         literal(at, ContactEvaluation.evaluated_at.type),
-    ).where(evaluated)
-    columns = [
-        "contact_id",
-        "playbook_version_id",
-        "outcome",
-        "reason",
-        "fit",
-        "results",
-        "field_values",
-        "evaluated_at",
-    ]
-    upsert = _insert_for(session)(ContactEvaluation).from_select(columns, source)
-    refreshed = {name: upsert.excluded[name] for name in columns[1:]}
-    session.execute(upsert.on_conflict_do_update(index_elements=["contact_id"], set_=refreshed))
-    counts = select(
-        Contact.stage, ContactEvaluation.outcome, ContactEvaluation.reason, func.count()
-    ).where(_this_run(version_id, at))
-    grouped = counts.group_by(Contact.stage, ContactEvaluation.outcome, ContactEvaluation.reason)
-    result = [(row[0], row[1], row[2], row[3]) for row in session.execute(grouped)]
-    _write_stage_changes(session, version_id, actor, at)
-    _apply_outcomes(session, version_id, at)
-    return result
+    ).where(Contact.stage.in_(_EVALUATED))
+    upsert = _insert_for(session)(ContactEvaluation).from_select(_EVALUATION_COLUMNS, source)
+    refreshed = {name: upsert.excluded[name] for name in _EVALUATION_COLUMNS[1:]}
+    upsert = upsert.on_conflict_do_update(index_elements=["contact_id"], set_=refreshed)
+    session.execute(upsert)
+    _analyze(session, "contact_evaluations")  # the rows just written steer the joins below
+    run = ContactEvaluation.__table__.alias("run")
+    this_run = and_(run.c.playbook_version_id == version_id, run.c.evaluated_at == at)
+    moves = _stage_changes(run, actor, version_id, at).where(this_run)
+    session.execute(insert(StageChange).from_select(_STAGE_CHANGE_COLUMNS, moves))
+    session.execute(_outcomes_update(run, at).where(this_run))
+    return _counts(session, _counts_query(run).where(this_run))
+
+
+def _counts_query(run: Any) -> Any:
+    columns = (run.c.previous_stage, run.c.outcome, run.c.reason)
+    return select(*columns, func.count()).group_by(*columns)
+
+
+def _counts(session: Session, query: Any) -> Counts:
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(query)]
+
+
+def _stage_changes(run: Any, actor: str, version_id: int, at: datetime) -> Any:
+    """Rows for `stage_changes`: the moves of this run, with their explanation."""
+    explanation = json_record(
+        literal("playbook_version_id", String()),
+        literal(version_id),
+        literal("results", String()),
+        stored_json(run.c.results),
+        literal("field_values", String()),
+        stored_json(run.c.field_values),
+        literal("fit", String()),
+        run.c.fit,
+    )
+    return select(
+        run.c.contact_id,
+        run.c.previous_stage,
+        run.c.outcome,
+        run.c.reason,
+        literal(actor, String()),
+        literal(version_id),
+        explanation,
+        literal(at, StageChange.changed_at.type),
+    ).where(run.c.previous_stage != run.c.outcome)
+
+
+def _outcomes_update(run: Any, at: datetime) -> Any:
+    """Move the contacts; only rows whose stage, reason or fit change are written."""
+    changed = run.c.previous_stage != run.c.outcome
+    differs = or_(
+        changed,
+        Contact.stage_reason.is_distinct_from(run.c.reason),
+        Contact.fit.is_distinct_from(run.c.fit),
+    )
+    return (
+        update(Contact)
+        .where(Contact.id == run.c.contact_id, differs)
+        .values(
+            stage=run.c.outcome,
+            stage_reason=run.c.reason,
+            fit=run.c.fit,
+            stage_changed_at=case(
+                (changed, literal(at, Contact.stage_changed_at.type)),
+                else_=Contact.stage_changed_at,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _insert_for(session: Session) -> Any:
@@ -168,79 +240,19 @@ def _prepare(session: Session) -> None:
     # nested loop once the ids outgrow work_mem.
     alive = select(Contact.id).where(Contact.id == ContactEvaluation.contact_id).exists()
     session.execute(delete(ContactEvaluation).where(~alive))
+    _analyze(session, "contacts")
+
+
+def _analyze(session: Session, table: str) -> None:
+    """Fresh planner statistics on PostgreSQL.
+
+    After a bulk write the planner guesses a few hundred rows until autovacuum runs, and nested
+    loops over a million rows follow; ANALYZE samples in a fraction of a second. JIT is off for
+    the transaction: compiling these one-pass statements costs more than it saves.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        # Bulk imports leave the planner guessing (~800 rows for a million) until autovacuum
-        # runs, and nested loops over a million rows follow; ANALYZE samples in a fraction of
-        # a second.
-        session.execute(text("ANALYZE contacts"))
-
-
-def _this_run(version_id: int, at: datetime) -> ColumnElement[bool]:
-    return and_(
-        ContactEvaluation.contact_id == Contact.id,
-        ContactEvaluation.playbook_version_id == version_id,
-        ContactEvaluation.evaluated_at == at,
-        Contact.stage.in_(_EVALUATED),
-    )
-
-
-def _write_stage_changes(session: Session, version_id: int, actor: str, at: datetime) -> None:
-    explanation = json_record(
-        literal("playbook_version_id", String()),
-        literal(version_id),
-        literal("results", String()),
-        stored_json(ContactEvaluation.results),
-        literal("field_values", String()),
-        stored_json(ContactEvaluation.field_values),
-        literal("fit", String()),
-        ContactEvaluation.fit,
-    )
-    source = select(
-        Contact.id,
-        Contact.stage,
-        ContactEvaluation.outcome,
-        ContactEvaluation.reason,
-        literal(actor, String()),
-        literal(version_id),
-        explanation,
-        literal(at, StageChange.changed_at.type),
-    ).where(_this_run(version_id, at), Contact.stage != ContactEvaluation.outcome)
-    columns = [
-        "contact_id",
-        "from_stage",
-        "to_stage",
-        "reason",
-        "actor",
-        "playbook_version_id",
-        "explanation",
-        "changed_at",
-    ]
-    session.execute(insert(StageChange).from_select(columns, source))
-
-
-def _apply_outcomes(session: Session, version_id: int, at: datetime) -> None:
-    changed = Contact.stage != ContactEvaluation.outcome
-    # Only rows that change are written: a re-run over unchanged contacts rewrites nothing.
-    differs = or_(
-        changed,
-        Contact.stage_reason.is_distinct_from(ContactEvaluation.reason),
-        Contact.fit.is_distinct_from(ContactEvaluation.fit),
-    )
-    statement = (
-        update(Contact)
-        .where(_this_run(version_id, at), differs)
-        .values(
-            stage=ContactEvaluation.outcome,
-            stage_reason=ContactEvaluation.reason,
-            fit=ContactEvaluation.fit,
-            stage_changed_at=case(
-                (changed, literal(at, Contact.stage_changed_at.type)),
-                else_=Contact.stage_changed_at,
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(statement)
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text(f"ANALYZE {table}"))
 
 
 def update_fit(session: Session, plan: EvaluationSql, stages: Sequence[str]) -> int:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 11:22:24.908874
+Create Date: 2026-11-22 12:03:24.672356
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=False,
         ),
+        sa.Column("previous_stage", sa.String(length=20), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.String(length=40), nullable=False),
         sa.Column("fit", sa.Integer(), nullable=False),
