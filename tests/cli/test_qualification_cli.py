@@ -143,3 +143,15 @@ def test_bad_playbooks_exit_1_and_change_nothing(
     assert stages.json()["count"] == 21
     missing = run(capsys, *db, "qualify", "--playbook", str(tmp_path / "nope.yaml"))
     assert missing.code == 1 and "does not exist" in missing.err
+
+
+def test_unknown_list_field_and_unknown_contact(db: tuple[str, str], capsys: CapSys) -> None:
+    listed = run(capsys, *db, "contacts", "list", "--fields", "email,emial")
+    assert listed.code == 1 and "did you mean 'email'" in listed.err
+    empty = run(capsys, *db, "contacts", "list", "--fields", " , ")
+    assert empty.code == 1 and "--fields" in empty.err
+    explained = run(capsys, *db, "explain", "nobody@nowhere.example")
+    assert explained.code == 1 and "no contact matches" in explained.err
+    fields = run(capsys, *db, "--json", "contacts", "fields").json()["fields"]
+    names = {f["name"]: f for f in fields}
+    assert names["attrs.orders_online"]["type"] == "boolean" and "age" in names
