@@ -15,7 +15,20 @@ from leadsift.config import Settings
 from leadsift.db import Database
 
 POSTGRES_URL = os.environ.get("LEADSIFT_TEST_POSTGRES_URL")
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The real data sets sit beside the checkout (../shared/data); a clone elsewhere finds them
+# through LEADSIFT_SHARED_DATA or the workplace's usual place.
+SHARED_DATA = next(
+    (
+        path
+        for path in (
+            Path(os.environ.get("LEADSIFT_SHARED_DATA", "")),
+            Path(__file__).resolve().parents[2] / "shared" / "data",
+            Path("/work/shared/data"),
+        )
+        if str(path) != "." and path.is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+)
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 # Two processes on two cores must not each start a thread per core.
