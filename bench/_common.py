@@ -68,3 +68,34 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {err.strip()[-500:]}")
     return seconds, peak, out
+
+
+def reset(url: str) -> None:
+    """An empty database: a new SQLite file, or PostgreSQL's public schema dropped."""
+    if url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def server(url: str) -> str:
+    """The engine's version (and PostgreSQL's buffer size, which bounds what it can do)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version}"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        version = conn.execute(text("SHOW server_version")).scalar_one()
+        buffers = conn.execute(text("SHOW shared_buffers")).scalar_one()
+    engine.dispose()
+    return f"PostgreSQL {version}, shared_buffers {buffers}"

@@ -33,7 +33,6 @@ import csv
 import functools
 import json
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, run_measured
+from _common import machine, reset, run_measured, server
 
 PG_URL = os.environ.get(
     "LEADSIFT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -171,21 +170,6 @@ def cli(url: str, *args: str) -> tuple[dict[str, Any], float, int]:
     return json.loads(out), seconds, peak
 
 
-def reset(url: str) -> None:
-    """An empty database: a new SQLite file, or PostgreSQL's public schema dropped."""
-    if url.startswith("sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def best_of(function: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
     """One warm-up call, then the best wall time of REPEAT calls, and the last result."""
     result = function()
@@ -195,20 +179,6 @@ def best_of(function: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
         result = function()
         best = min(best, time.perf_counter() - started)
     return best, result
-
-
-def server(url: str) -> str:
-    """The engine's version (and PostgreSQL's buffer size)."""
-    if url.startswith("sqlite"):
-        return f"SQLite {sqlite3.sqlite_version}"
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        version = conn.execute(text("SHOW server_version")).scalar_one()
-        buffers = conn.execute(text("SHOW shared_buffers")).scalar_one()
-    engine.dispose()
-    return f"PostgreSQL {version}, shared_buffers {buffers}"
 
 
 # --- pandas reference ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, run_measured
+from _common import machine, reset, run_measured, server
 
 PG_URL = os.environ.get(
     "LEADSIFT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -143,21 +143,6 @@ def leadsift_import(url: str, path: Path, *extra: str) -> tuple[dict[str, object
     return json.loads(out), seconds, peak
 
 
-def reset(url: str) -> None:
-    """An empty database: a new SQLite file, or PostgreSQL's public schema dropped."""
-    if url.startswith("sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def baseline(url: str, path: Path) -> tuple[float, int]:
     """pandas read_csv + reference validation + to_sql, timed in a child process."""
     code = f"""
@@ -170,20 +155,8 @@ print(run({url!r}, {str(path)!r}))
     return seconds, peak
 
 
-def _server(url: str) -> str:
-    """PostgreSQL's version and buffer size, which bound what an import can do."""
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        return f" (SQLite {sqlite3.sqlite_version})"
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        version = conn.execute(text("SHOW server_version")).scalar_one()
-        buffers = conn.execute(text("SHOW shared_buffers")).scalar_one()
-    engine.dispose()
-    return f" (PostgreSQL {version}, shared_buffers {buffers})"
+def _server_label(url: str) -> str:
+    return f" ({server(url)})"
 
 
 def _rate(rows: int, seconds: float) -> str:
@@ -208,7 +181,7 @@ def bench_backend(
     if with_baseline:
         reset(url)
         results["baseline"] = baseline(url, files["first"])
-    print(f"\n## {name}{_server(url)}")
+    print(f"\n## {name}{_server_label(url)}")
     for label, key in (
         ("into an empty database", "empty"),
         (f"into a database holding {first['created']:,} contacts", "populated"),

@@ -26,19 +26,82 @@ import phonenumbers
 
 from leadsift.contacts import validators
 
-_FIRST = ["jean", "marie", "pierre", "anne", "francois", "elodie", "chloe", "lea", "thomas",
-          "nicolas", "camille", "lucas", "ines", "oceane", "sebastien", "gaelle", "jerome"]
-_LAST = ["dupont", "martin", "bernard", "durand", "petit", "leroy", "moreau", "lefevre",
-         "garcon", "nguyen", "benali", "dubois-martin", "faure", "rousseau", "lemaitre"]
-_DOMAINS = ["gmail.com", "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "laposte.net",
-            "hotmail.fr", "yahoo.fr", "outlook.com", "acme.fr", "groupe-legrand.com",
-            "mail.cabinet-martin.fr", "univ-lyon1.fr", "societe.fr", "bati-ouest.fr"]
-_FRENCH_FORMATS = ["0{p} {a} {b} {c} {d}", "0{p}.{a}.{b}.{c}.{d}", "0{p}-{a}-{b}-{c}-{d}",
-                   "0{p}{a}{b}{c}{d}", "+33{p}{a}{b}{c}{d}", "+33 {p} {a} {b} {c} {d}",
-                   "+33 (0){p} {a} {b} {c} {d}", "0033 {p} {a} {b} {c} {d}"]
-_FOREIGN = ["+1 650 253 0000", "+44 20 8366 1177", "+49 30 123456", "+32 470 12 34 56",
-            "+41 79 123 45 67", "+352 621 123 456", "+34 612 34 56 78", "+39 06 1234 5678",
-            "+212 6 12 34 56 78", "+262 692 12 34 56", "+590 690 12 34 56"]
+_FIRST = [
+    "jean",
+    "marie",
+    "pierre",
+    "anne",
+    "francois",
+    "elodie",
+    "chloe",
+    "lea",
+    "thomas",
+    "nicolas",
+    "camille",
+    "lucas",
+    "ines",
+    "oceane",
+    "sebastien",
+    "gaelle",
+    "jerome",
+]
+_LAST = [
+    "dupont",
+    "martin",
+    "bernard",
+    "durand",
+    "petit",
+    "leroy",
+    "moreau",
+    "lefevre",
+    "garcon",
+    "nguyen",
+    "benali",
+    "dubois-martin",
+    "faure",
+    "rousseau",
+    "lemaitre",
+]
+_DOMAINS = [
+    "gmail.com",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "sfr.fr",
+    "laposte.net",
+    "hotmail.fr",
+    "yahoo.fr",
+    "outlook.com",
+    "acme.fr",
+    "groupe-legrand.com",
+    "mail.cabinet-martin.fr",
+    "univ-lyon1.fr",
+    "societe.fr",
+    "bati-ouest.fr",
+]
+_FRENCH_FORMATS = [
+    "0{p} {a} {b} {c} {d}",
+    "0{p}.{a}.{b}.{c}.{d}",
+    "0{p}-{a}-{b}-{c}-{d}",
+    "0{p}{a}{b}{c}{d}",
+    "+33{p}{a}{b}{c}{d}",
+    "+33 {p} {a} {b} {c} {d}",
+    "+33 (0){p} {a} {b} {c} {d}",
+    "0033 {p} {a} {b} {c} {d}",
+]
+_FOREIGN = [
+    "+1 650 253 0000",
+    "+44 20 8366 1177",
+    "+49 30 123456",
+    "+32 470 12 34 56",
+    "+41 79 123 45 67",
+    "+352 621 123 456",
+    "+34 612 34 56 78",
+    "+39 06 1234 5678",
+    "+212 6 12 34 56 78",
+    "+262 692 12 34 56",
+    "+590 690 12 34 56",
+]
 
 
 def _emails(rng: random.Random, count: int) -> list[str]:
@@ -46,14 +109,27 @@ def _emails(rng: random.Random, count: int) -> list[str]:
     out: list[str] = []
     for _ in range(count):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        local = rng.choice([f"{first}.{last}", f"{first[0]}.{last}", f"{first}{last}",
-                            f"{first}.{last}{rng.randint(1, 99)}", f"{first}.{last}+crm"])
+        local = rng.choice(
+            [
+                f"{first}.{last}",
+                f"{first[0]}.{last}",
+                f"{first}{last}",
+                f"{first}.{last}{rng.randint(1, 99)}",
+                f"{first}.{last}+crm",
+            ]
+        )
         email = f"{local}@{rng.choice(_DOMAINS)}"
         if rng.random() < 0.1:
             email = email.title()
         if rng.random() < 0.01:
-            email = rng.choice([email.replace("@", " "), email.replace(".", "..", 1),
-                                email + ".", email.split("@")[0] + "@gmail"])
+            email = rng.choice(
+                [
+                    email.replace("@", " "),
+                    email.replace(".", "..", 1),
+                    email + ".",
+                    email.split("@")[0] + "@gmail",
+                ]
+            )
         out.append(email)
     return out
 
@@ -73,8 +149,14 @@ def _phones(rng: random.Random, count: int) -> list[str]:
         else:
             phone = rng.choice(_FOREIGN)
         if rng.random() < 0.04:
-            phone = rng.choice([phone[:-2], phone + "7", phone.replace("1", "l"),
-                                "".join(rng.choice(string.digits) for _ in range(6))])
+            phone = rng.choice(
+                [
+                    phone[:-2],
+                    phone + "7",
+                    phone.replace("1", "l"),
+                    "".join(rng.choice(string.digits) for _ in range(6)),
+                ]
+            )
         out.append(phone)
     return out
 
@@ -122,16 +204,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     rng = random.Random(args.seed)
     emails, phones = _emails(rng, args.emails), _phones(rng, args.phones)
 
-    print(f"machine   : {platform.platform()} / {platform.machine()} / "
-          f"{platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"machine   : {platform.platform()} / {platform.machine()} / "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     print(f"cpu_count : {os.cpu_count()} (benchmark is single-threaded)")
-    print(f"libraries : email-validator {email_validator.__version__}, "
-          f"phonenumbers {phonenumbers.__version__}")
+    print(
+        f"libraries : email-validator {email_validator.__version__}, "
+        f"phonenumbers {phonenumbers.__version__}"
+    )
     print(f"fast path : FAST_VALIDATORS={validators.FAST_VALIDATORS}")
     print(f"data      : {len(emails):,} emails, {len(phones):,} phones (seed {args.seed})")
     print()
-    print(f"{'':8} {'reference/s':>12} {'public/s':>12} {'speed-up':>9} {'accepted':>9} "
-          f"{'to reference':>13}")
+    print(
+        f"{'':8} {'reference/s':>12} {'public/s':>12} {'speed-up':>9} {'accepted':>9} "
+        f"{'to reference':>13}"
+    )
     totals = {"reference": 0.0, "public": 0.0}
     for kind, values in (("email", emails), ("phone", phones)):
         reference = getattr(validators, f"reference_normalise_{kind}")
@@ -143,12 +231,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         share = _fallback_share(kind, values)
         totals["reference"] += 1_000_000 / reference_rate
         totals["public"] += 1_000_000 / public_rate
-        print(f"{kind:8} {reference_rate:12,.0f} {public_rate:12,.0f} "
-              f"{public_rate / reference_rate:8.1f}x {public_accepted / len(values):9.1%} "
-              f"{share:13.1%}")
+        print(
+            f"{kind:8} {reference_rate:12,.0f} {public_rate:12,.0f} "
+            f"{public_rate / reference_rate:8.1f}x {public_accepted / len(values):9.1%} "
+            f"{share:13.1%}"
+        )
     print()
-    print(f"1M emails + 1M phones on one core: reference {totals['reference']:.1f} s, "
-          f"public {totals['public']:.1f} s")
+    print(
+        f"1M emails + 1M phones on one core: reference {totals['reference']:.1f} s, "
+        f"public {totals['public']:.1f} s"
+    )
 
 
 if __name__ == "__main__":
