@@ -139,12 +139,16 @@ class Database:
         return self
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A session whose transaction commits when the block ends and rolls back on error."""
+    def unit_of_work(self, *, dry_run: bool = False) -> Iterator[Session]:
+        """A session whose transaction commits when the block ends (rolls back on error, and
+        always for a dry run)."""
         session = self.sessions()
         try:
             yield session
-            session.commit()
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
         except BaseException:
             session.rollback()
             raise

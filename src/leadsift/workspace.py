@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
 from leadsift.contacts import segments
@@ -29,7 +25,7 @@ class Workspace:
     ) -> ImportSummary:
         """Import a contact file as one batch (a dry run is rolled back)."""
         options = options or ImportOptions()
-        with self._transaction(dry_run=options.dry_run) as session:
+        with self.database.unit_of_work(dry_run=options.dry_run) as session:
             return contacts.import_contacts(session, Path(path), options, settings=self.settings)
 
     def undo_import(self, batch_id: int) -> UndoSummary:
@@ -51,24 +47,8 @@ class Workspace:
         """Apply a playbook file: contacts become leads or unqualified, with their reasons."""
         path = Path(playbook)
         text = path.read_text(encoding="utf-8")
-        with self._transaction(dry_run=dry_run) as session:
+        with self.database.unit_of_work(dry_run=dry_run) as session:
             return qualification.qualify(session, text, path.name, dry_run=dry_run)
-
-    @contextmanager
-    def _transaction(self, *, dry_run: bool) -> Iterator[Session]:
-        """One transaction: committed at the end, or rolled back for a dry run or an error."""
-        session = self.database.sessions()
-        try:
-            yield session
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     def explain(self, ref: str | int) -> Explanation:
         """Why a contact is in its stage: history and the last evaluation."""

@@ -136,21 +136,10 @@ def _run_import(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        session = database.sessions()
-        try:
-            summary = service.import_contacts(
+        with database.unit_of_work(dry_run=options.dry_run) as session:
+            return service.import_contacts(
                 session, file, options, settings=cli.settings, progress=progress, on_rejections=sink
             )
-            if options.dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-    return summary
 
 
 @import_app.command("undo")

@@ -35,9 +35,9 @@ class CliState:
         return self._database
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A session committed when the command's work ends without error."""
-        with self.database().unit_of_work() as session:
+    def unit_of_work(self, *, dry_run: bool = False) -> Iterator[Session]:
+        """A session committed when the command's work ends without error (not for a dry run)."""
+        with self.database().unit_of_work(dry_run=dry_run) as session:
             yield session
 
     def close(self) -> None:

@@ -55,10 +55,8 @@ def qualify(
 ) -> None:
     """Evaluate contacts (stages contact and unqualified) against a playbook's eligibility."""
     cli = state(ctx)
-    with cli.unit_of_work() as session:
+    with cli.unit_of_work(dry_run=dry_run) as session:
         summary = service.qualify(session, _read(playbook), playbook.name, dry_run=dry_run)
-        if dry_run:
-            session.rollback()
     if cli.json_output:
         emit_json(summary)
         return
