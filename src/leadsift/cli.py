@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from leadsift.access.cli import apikey_app
 from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
 from leadsift.contacts.cli import contacts_app, import_app
@@ -16,6 +17,7 @@ from leadsift.errors import LeadsiftError
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
 from leadsift.qualification.cli import register as register_qualification
+from leadsift.segments.cli import register as register_segments
 
 app = typer.Typer(
     name="leadsift",
@@ -28,6 +30,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+register_segments(contacts_app)
 register_qualification(app, contacts_app)
 register_demo(app)
 register_backup(app)
@@ -64,6 +68,25 @@ def db_upgrade(ctx: typer.Context) -> None:
         emit_json({"database": database.safe_url, "revision": revision})
     else:
         stdout.print(f"{database.safe_url} is at revision {revision}")
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the REST API and the tracking endpoints (one process; run several behind a proxy)."""
+    import uvicorn  # noqa: PLC0415 — only the server needs it
+
+    from leadsift.api import create_app  # noqa: PLC0415 — keeps other commands' start-up light
+
+    cli = state(ctx)
+    settings = cli.settings.model_copy(update={"database_url": cli.db_url})
+    cli.database()  # fail fast with a one-line message when the database cannot be opened
+    if not cli.json_output:
+        stderr.print(f"leadsift API on http://{host}:{port} (docs at /docs)", markup=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 def _wants_json(argv: list[str]) -> bool:

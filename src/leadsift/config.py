@@ -22,3 +22,14 @@ class Settings(BaseSettings):
     # Up to this many stored contacts, an import keeps their identifiers' hashes in memory
     # (about 100 bytes each) and asks the database only about keys that may be owned.
     import_key_filter_max: int = 5_000_000
+    # The REST API and the public tracking endpoints.
+    api_max_body_bytes: int = 4_000_000
+    tracking_max_body_bytes: int = 16_384
+    # Public endpoints (tracking, forms): a burst per client IP, then a steady rate.
+    tracking_burst: int = 60
+    tracking_rate_per_second: float = 5.0
+    # Events dated later than this after their arrival are refused (a sender's clock is off).
+    event_future_tolerance_s: int = 300
+    # Where the tracking script sends page views and forms when it cannot tell (e.g. behind a
+    # proxy): the app's public URL, such as https://track.example.com.
+    public_url: str | None = None

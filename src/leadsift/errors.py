@@ -47,6 +47,13 @@ class InvalidInputError(LeadsiftError):
     http_status = 422
 
 
+class MalformedJsonError(InvalidInputError):
+    """A request body that is not JSON at all."""
+
+    code = "malformed_json"
+    http_status = 400
+
+
 class ImportFileError(InvalidInputError):
     """A file to import cannot be read as a table; nothing was written."""
 
@@ -58,3 +65,35 @@ class ConflictError(LeadsiftError):
 
     code = "conflict"
     http_status = 409
+
+
+class AuthenticationError(LeadsiftError):
+    """No credentials, or credentials that are not valid."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(LeadsiftError):
+    """Valid credentials that do not allow this action."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class PayloadTooLargeError(LeadsiftError):
+    """A request body (or batch) larger than the limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class RateLimitedError(LeadsiftError):
+    """Too many requests from one client; retry after the given number of seconds."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

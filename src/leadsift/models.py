@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from leadsift.access import models as access_models
 from leadsift.contacts import models as contacts_models
+from leadsift.engagement import models as engagement_models
 from leadsift.kit.orm import Base
 from leadsift.qualification import models as qualification_models
 
 metadata = Base.metadata
 
-__all__ = ["contacts_models", "metadata", "qualification_models"]
+__all__ = [
+    "access_models",
+    "contacts_models",
+    "engagement_models",
+    "metadata",
+    "qualification_models",
+]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadsift.config import Settings
-from leadsift.contacts import segments
+from leadsift.contacts import lookup
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
 from leadsift.db import Database
 from leadsift.qualification import service as qualification
 from leadsift.qualification.schemas import Explanation, QualifySummary
+from leadsift.segments import service as segments
 
 
 class Workspace:
@@ -36,7 +37,7 @@ class Workspace:
     def contact(self, ref: str | int) -> ContactView:
         """A contact by id, email, phone or external id."""
         with self.database.unit_of_work() as session:
-            return contacts.find_contact(session, str(ref), self.settings.default_region)
+            return lookup.find_contact(session, str(ref), self.settings.default_region)
 
     def count_contacts(self, where: str | None = None) -> int:
         """How many contacts the workspace holds, or match a criteria expression."""

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leadsift.contacts import service
+from leadsift.contacts import lookup, service
 from leadsift.contacts.models import AttributeDefinition, ConsentRecord, Contact, ImportRejection
 from leadsift.contacts.schemas import ImportOptions
 from leadsift.errors import ConflictError, NotFoundError
@@ -35,7 +35,7 @@ def test_french_crm_export_imports_with_exact_counts(session: Session, tmp_path:
     assert summary.mapping["Civilité"] == "attrs.civilite"
     phones = sorted(session.scalars(select(Contact.phone)))
     assert phones == ["+33612345678", "+33623456789", "+33734567890", "+33951234567"]
-    helene = service.find_contact(session, "helene.dupre@exemple.fr")
+    helene = lookup.find_contact(session, "helene.dupre@exemple.fr")
     assert (helene.first_name, helene.last_name, helene.birth_date) == (
         "Hélène",
         "Dupré",
@@ -80,11 +80,11 @@ def test_merge_across_imports_fills_and_update_overwrites(session: Session, tmp_
     service.import_contacts(session, first, ImportOptions())
     filled = service.import_contacts(session, second, ImportOptions())
     assert (filled.created, filled.updated) == (0, 1)
-    contact = service.find_contact(session, "a@x.fr")
+    contact = lookup.find_contact(session, "a@x.fr")
     assert (contact.first_name, contact.city, contact.attrs) == ("Ann", "Lyon", {"job": "admin."})
     overwritten = service.import_contacts(session, second, ImportOptions(update=True))
     assert overwritten.updated == 1
-    assert service.find_contact(session, "a@x.fr").first_name == "Anne"
+    assert lookup.find_contact(session, "a@x.fr").first_name == "Anne"
 
 
 def test_undo_restores_overwritten_values_and_removes_created(
@@ -101,8 +101,8 @@ def test_undo_restores_overwritten_values_and_removes_created(
     undo = service.undo_import(session, batch.batch_id or 0)
     assert (undo.contacts_deleted, undo.contacts_restored) == (1, 1)
     assert _contacts(session) == 1
-    assert service.find_contact(session, "a@x.fr").first_name == "Ann"
-    assert service.find_contact(session, "a@x.fr").consent == {}
+    assert lookup.find_contact(session, "a@x.fr").first_name == "Ann"
+    assert lookup.find_contact(session, "a@x.fr").consent == {}
     with pytest.raises(ConflictError, match="already undone"):
         service.undo_import(session, batch.batch_id or 0)
     with pytest.raises(NotFoundError):
@@ -141,7 +141,7 @@ def test_attribute_types_are_inferred_from_the_whole_file(session: Session, tmp_
         "since": "date",
         "code": "text",
     }
-    contact = service.find_contact(session, "p1@x.fr")
+    contact = lookup.find_contact(session, "p1@x.fr")
     assert contact.attrs == {
         "visits": 1,
         "vip": True,
@@ -195,7 +195,7 @@ def test_xlsx_and_json_lines_import_like_csv(session: Session, tmp_path: Path) -
     book.save(tmp_path / "contacts.xlsx")
     xlsx = service.import_contacts(session, tmp_path / "contacts.xlsx", ImportOptions())
     assert (xlsx.format, xlsx.created, xlsx.merged) == ("xlsx", 1, 1)
-    ana = service.find_contact(session, "+33611223344")
+    ana = lookup.find_contact(session, "+33611223344")
     assert (ana.birth_date, ana.attrs) == (date(1990, 5, 17), {"visites": 3})
 
     lines = tmp_path / "contacts.jsonl"
@@ -206,8 +206,8 @@ def test_xlsx_and_json_lines_import_like_csv(session: Session, tmp_path: Path) -
     )
     jsonl = service.import_contacts(session, lines, ImportOptions())
     assert (jsonl.format, jsonl.created) == ("jsonl", 2)
-    assert service.find_contact(session, "bo@x.fr").attrs == {"vip": True}
-    assert service.find_contact(session, "cy@x.fr").consent == {"sms": False}
+    assert lookup.find_contact(session, "bo@x.fr").attrs == {"vip": True}
+    assert lookup.find_contact(session, "cy@x.fr").consent == {"sms": False}
 
 
 def test_reimporting_contradictory_consent_changes_nothing(
@@ -219,17 +219,17 @@ def test_reimporting_contradictory_consent_changes_nothing(
         [["a@x.fr", "oui"], ["A@X.FR", "non"], ["b@x.fr", "oui"]],
     )
     service.import_contacts(session, path, ImportOptions())
-    assert service.find_contact(session, "a@x.fr").consent == {"email": False}
+    assert lookup.find_contact(session, "a@x.fr").consent == {"email": False}
     ledger = select(func.count()).select_from(ConsentRecord)
     rows_after_first = session.execute(ledger).scalar_one()
     again = service.import_contacts(session, path, ImportOptions())
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
     assert session.execute(ledger).scalar_one() == rows_after_first
-    assert service.find_contact(session, "a@x.fr").consent == {"email": False}
+    assert lookup.find_contact(session, "a@x.fr").consent == {"email": False}
     withdrawn = write_csv(tmp_path / "w.csv", ["email", "consent_email"], [["b@x.fr", "non"]])
     third = service.import_contacts(session, withdrawn, ImportOptions())
     assert (third.updated, third.unchanged) == (1, 0)
-    assert service.find_contact(session, "b@x.fr").consent == {"email": False}
+    assert lookup.find_contact(session, "b@x.fr").consent == {"email": False}
 
 
 def test_worker_processes_report_bad_rows_like_the_streaming_reader(

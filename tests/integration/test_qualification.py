@@ -13,14 +13,15 @@ from leadsift.contacts import repository as contacts_repository
 from leadsift.contacts import service as contacts
 from leadsift.contacts.models import Contact
 from leadsift.contacts.schemas import ImportOptions
-from leadsift.contacts.segments import facts_of, field_registry
 from leadsift.criteria import Moment
 from leadsift.kit.clock import utcnow
-from leadsift.qualification import service
+from leadsift.qualification import playbooks, service
 from leadsift.qualification.evaluation import compile_playbook, evaluate_contact
 from leadsift.qualification.models import ContactEvaluation, PlaybookVersion, StageChange
 from leadsift.qualification.playbook import PlaybookError
 from leadsift.qualification.stages import Stage, TransitionError
+from leadsift.segments.fields import profile_registry as field_registry
+from leadsift.segments.service import facts_of
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCENARIOS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "playbook.yaml").is_file())
@@ -59,7 +60,7 @@ def test_example_qualifies_as_computed_by_hand(session: Session, name: str) -> N
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_python_evaluation_agrees_with_the_set_based_run(session: Session, name: str) -> None:
     text, _ = _load_example(session, name)
-    playbook = service.load(session, text, "playbook.yaml")
+    playbook = playbooks.load(session, text, "playbook.yaml")
     compiled = compile_playbook(playbook.canonical(), field_registry(session))
     moment = Moment(utcnow())
     predicted = {}

@@ -13,10 +13,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from leadsift.contacts import export, segments, service
+from leadsift.contacts import lookup, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
-from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stderr, stdout
 
@@ -162,130 +161,12 @@ def contacts_show(
     """Show one contact with its stage, attributes and consent."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        view = service.find_contact(session, ref, cli.settings.default_region)
+        view = lookup.find_contact(session, ref, cli.settings.default_region)
     if cli.json_output:
         emit_json(view)
         return
-    data = view.model_dump(exclude={"attrs", "consent"})
+    data = view.model_dump(exclude={"attrs", "consent", "scores"})
+    data.update({f"score.{k}": v for k, v in view.scores.items() if v is not None})
     data.update({f"attrs.{k}": v for k, v in view.attrs.items()})
     data.update({f"consent.{k}": "yes" if v else "no" for k, v in view.consent.items()})
     stdout.print(key_value_table(f"Contact {view.id}", data))
-
-
-WhereOption = Annotated[
-    str | None,
-    typer.Option(
-        "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
-    ),
-]
-
-
-@contacts_app.command("fields")
-def contacts_fields(ctx: typer.Context) -> None:
-    """List the fields criteria expressions may use, with their types."""
-    cli = state(ctx)
-    with cli.unit_of_work() as session:
-        registry = segments.field_registry(session)
-    specs = sorted(
-        {spec.name: spec for spec in registry.fields.values()}.values(), key=_field_order
-    )
-    if cli.json_output:
-        emit_json(
-            {
-                "fields": [
-                    {
-                        "name": s.name,
-                        "type": s.value_type,
-                        "kind": s.kind,
-                        "choices": list(s.choices),
-                    }
-                    for s in specs
-                ]
-            }
-        )
-        return
-    table = Table("field", "type", "notes")
-    for spec in specs:
-        notes = spec.description or (", ".join(spec.choices) if spec.choices else "")
-        if spec.kind == "attribute":
-            notes = (
-                f"custom attribute; also `{spec.key}`"
-                if registry.fields.get(spec.key) is spec
-                else "custom attribute"
-            )
-        table.add_row(spec.name, spec.value_type, notes)
-    stdout.print(table)
-
-
-def _field_order(spec: FieldSpec) -> tuple[int, str]:
-    return ({"column": 0, "age": 0, "consent": 1, "attribute": 2}[spec.kind], spec.name)
-
-
-@contacts_app.command("count")
-def contacts_count(ctx: typer.Context, where: WhereOption = None) -> None:
-    """Count the contacts matching a criteria expression (all contacts without --where)."""
-    cli = state(ctx)
-    with cli.unit_of_work() as session:
-        total = segments.count(session, where)
-    if cli.json_output:
-        emit_json({"count": total})
-    else:
-        stdout.print(total)
-
-
-@contacts_app.command("list")
-def contacts_list(
-    ctx: typer.Context,
-    where: WhereOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many contacts.")] = 50,
-    fields: Annotated[
-        str | None, typer.Option(help="Comma-separated fields (default id,email,phone,…).")
-    ] = None,
-) -> None:
-    """List contacts matching a criteria expression, in id order."""
-    cli = state(ctx)
-    names = segments.parse_fields(fields)
-    with cli.unit_of_work() as session:
-        headers, rows = segments.rows(session, where, names, limit)
-        listed = list(rows)
-    if cli.json_output:
-        emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})
-        return
-    table = Table(*headers)
-    for row in listed:
-        table.add_row(*("" if value is None else str(value) for value in row))
-    stdout.print(table)
-
-
-@contacts_app.command("export")
-def contacts_export(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV file to write.")],
-    where: WhereOption = None,
-) -> None:
-    """Write contacts (all, or those matching --where) to a CSV with the import's column names."""
-    cli = state(ctx)
-    if not file.parent.is_dir():
-        raise InvalidInputError(f"cannot write {file}: folder {file.parent} does not exist")
-    count = 0
-    handle, name = tempfile.mkstemp(prefix=".export-", suffix=".csv", dir=file.parent)
-    temp = Path(name)
-    try:
-        with (
-            cli.unit_of_work() as session,
-            os.fdopen(handle, "w", newline="", encoding="utf-8") as out,
-        ):
-            headers, rows = export.export_table(session, segments.where_condition(session, where))
-            writer = csv.writer(out)
-            writer.writerow(headers)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        temp.replace(file)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    if cli.json_output:
-        emit_json({"file": str(file), "contacts": count})
-    else:
-        stdout.print(f"wrote {count} contacts to {file}")

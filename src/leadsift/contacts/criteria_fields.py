@@ -36,3 +36,15 @@ STANDARD_SPECS: tuple[FieldSpec, ...] = (
 def contact_registry(attribute_types: Mapping[str, str]) -> FieldRegistry:
     """Standard fields, consent per channel and the workspace's custom attributes."""
     return FieldRegistry.of([*STANDARD_SPECS, *attribute_specs(attribute_types)])
+
+
+# Scores stored for each contact (apart from `fit`, a column set by `qualify`).
+SCORE_SPECS: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        "interest",
+        "number",
+        "score",
+        "interest",
+        description="decayed interest points as of the last scoring (0 when none)",
+    ),
+)

@@ -156,4 +156,32 @@ class ConsentRecord(Base):
     # The import batch that recorded it; like contacts.created_batch_id, no index or foreign key.
     batch_id: Mapped[int | None] = mapped_column(IdType)
     wording_hash: Mapped[str | None] = mapped_column(String(64))
+    # For consent given on the web: where from (stored as data, escaped wherever shown).
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsentWording(Base):
+    """The exact text a person agreed to, by its SHA-256 (consent records keep the hash)."""
+
+    __tablename__ = "consent_wordings"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactScore(Base):
+    """A contact's interest as of its last scoring: a narrow row, rewritten by every scoring.
+
+    Kept apart from `contacts` so a million-contact scoring rewrites small rows, not whole
+    contact records and their indexes. No foreign key (a check per row would cost a full
+    scoring seconds on PostgreSQL): scoring removes the rows of deleted contacts.
+    """
+
+    __tablename__ = "contact_scores"
+
+    contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    interest: Mapped[float] = mapped_column(Float)
+    scored_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
@@ -14,8 +14,11 @@ from leadsift.contacts.models import (
     ConsentRecord,
     Contact,
     ContactChange,
+    ContactScore,
     ImportBatch,
 )
+from leadsift.criteria import Moment
+from leadsift.criteria.checker import CheckedAggregate
 from leadsift.criteria.fields import FieldSpec
 from leadsift.kit.sqljson import bigint_of
 
@@ -92,6 +95,15 @@ def consent_of(session: Session, contact_id: int) -> dict[str, bool]:
     return {channel: granted for (_, channel), granted in latest.items()}
 
 
+def scores_of(session: Session, contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Stored scores by contact id (contacts never scored are absent)."""
+    query = select(ContactScore).where(ContactScore.contact_id.in_(contact_ids))
+    return {
+        row.contact_id: {"interest": row.interest, "scored_at": row.scored_at}
+        for row in session.scalars(query)
+    }
+
+
 def contact_pages(
     session: Session,
     page_size: int = 5_000,
@@ -148,6 +160,8 @@ class ContactSqlFields:
             return typed
         if spec.kind == "consent":
             return _latest_consent(self.table.c.id, spec.key)
+        if spec.kind == "score":
+            return _score(self.table.c.id, spec.key)
         raise ValueError(f"no SQL value for {spec.name}")
 
     def birth_date(self) -> ColumnElement[Any]:
@@ -157,6 +171,21 @@ class ContactSqlFields:
     def imported_age(self) -> ColumnElement[Any]:
         """The age as imported."""
         return self.table.c.age
+
+    def aggregate(self, aggregate: CheckedAggregate, moment: Moment) -> ColumnElement[Any]:
+        """Event aggregates are read by the segments' fields, which know the event log."""
+        raise ValueError(f"no events here for {aggregate.spec.name}")
+
+
+def _score(contact_id: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    """A stored score of the contact (`interest`), zero when never scored."""
+    stored = (
+        select(ContactScore.__table__.c[name])
+        .where(ContactScore.contact_id == contact_id)
+        .scalar_subquery()
+        .correlate_except(ContactScore)
+    )
+    return func.coalesce(stored, 0.0)
 
 
 def _latest_consent(contact_id: ColumnElement[Any], channel: str) -> ColumnElement[Any]:

@@ -72,5 +72,10 @@ class ContactView(BaseModel):
     job_title: str | None = None
     source: str | None = None
     stage: str
+    stage_reason: str | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
     consent: dict[str, bool] = Field(default_factory=dict)
+    scores: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fit (points of the last qualify), interest (decayed, as of interest_at)",
+    )

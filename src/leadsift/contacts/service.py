@@ -23,8 +23,7 @@ from leadsift.contacts.models import AttributeDefinition, ImportBatch
 from leadsift.contacts.normalise import Rejection, RowNormaliser, RowTuple
 from leadsift.contacts.pipeline import Background, TypeInference, normalised_chunks
 from leadsift.contacts.reading import TableReader, open_table
-from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
-from leadsift.contacts.validators import normalise_email, normalise_phone
+from leadsift.contacts.schemas import ImportOptions, ImportSummary, UndoSummary
 from leadsift.contacts.values import ValueType, join_types
 from leadsift.errors import ConflictError, InvalidInputError, NotFoundError
 from leadsift.kit.clock import utcnow
@@ -362,27 +361,6 @@ def undo_import(session: Session, batch_id: int) -> UndoSummary:
         contacts_restored=len(restored),
         consent_records_deleted=consent,
     )
-
-
-def find_contact(session: Session, ref: str, default_region: str = "FR") -> ContactView:
-    """A contact by id, email, phone (any notation) or external id."""
-    ref = ref.strip()
-    contact = None
-    if ref.isdigit():
-        contact = repository.find_contact(session, contact_id=int(ref))
-    if contact is None and "@" in ref:
-        contact = repository.find_contact(session, email=normalise_email(ref) or ref.lower())
-    if contact is None:
-        phone = normalise_phone(ref, default_region) if any(c.isdigit() for c in ref) else None
-        if phone is not None:
-            contact = repository.find_contact(session, phone=phone)
-    if contact is None:
-        contact = repository.find_contact(session, external_id=ref)
-    if contact is None:
-        raise NotFoundError(f"no contact matches {ref!r} (give an id, email, phone or external id)")
-    view = ContactView.model_validate(contact, from_attributes=True)
-    view.consent = repository.consent_of(session, contact.id)
-    return view
 
 
 def check_region(region: str) -> str:

@@ -163,7 +163,8 @@ def _value_text(value: Value) -> str:
     return repr(value)
 
 
-def _subject_text(subject: Subject) -> str:
+def subject_text(subject: Subject) -> str:
+    """The canonical text of a field name or an aggregate (`count(page_view within 30d)`)."""
     if isinstance(subject, Field):
         return subject.name
     inner = subject.event
@@ -175,7 +176,7 @@ def _subject_text(subject: Subject) -> str:
 
 
 def _predicate_text(expr: Predicate) -> str:
-    subject = _subject_text(expr.subject)
+    subject = subject_text(expr.subject)
     if isinstance(expr, Compare):
         return f"{subject} {expr.op} {_value_text(expr.value.value)}"
     if isinstance(expr, Between):

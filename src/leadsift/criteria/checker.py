@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
@@ -17,13 +17,15 @@ from leadsift.criteria.ast import (
     IsNull,
     Literal_,
     Predicate,
+    Subject,
     TextMatch,
     Within,
     predicates,
+    subject_text,
     to_text,
 )
 from leadsift.criteria.errors import CriteriaError
-from leadsift.criteria.fields import FieldRegistry, FieldSpec, ValueType
+from leadsift.criteria.fields import AGGREGATE_TYPES, FieldRegistry, FieldSpec, ValueType
 from leadsift.criteria.grammar import parse
 from leadsift.kit.durations import format_duration
 
@@ -36,7 +38,19 @@ _KIND_OF_VALUE = {
     "boolean": "true or false",
     "date": "a date (YYYY-MM-DD)",
     "datetime": "a date (YYYY-MM-DD)",
+    "any": "a value",
 }
+
+
+@dataclass(frozen=True)
+class CheckedAggregate:
+    """An aggregate over a contact's events, its `where` checked against the event fields."""
+
+    function: str
+    event: str
+    where: Criteria | None
+    within: timedelta | None
+    spec: FieldSpec
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Criteria:
 
     expr: Expr
     fields: Mapping[str, FieldSpec]
+    aggregates: Mapping[str, CheckedAggregate] = field(default_factory=dict)
 
     @cached_property
     def text(self) -> str:
@@ -54,6 +69,16 @@ class Criteria:
     def spec(self, name: str) -> FieldSpec:
         """The field a name in this expression resolved to."""
         return self.fields[name]
+
+    def subject_spec(self, subject: Subject) -> FieldSpec:
+        """The field, or the aggregate's value, a predicate reads."""
+        if isinstance(subject, Aggregate):
+            return self.aggregates[subject_text(subject)].spec
+        return self.fields[subject.name]
+
+    def aggregate(self, subject: Aggregate) -> CheckedAggregate:
+        """The checked form of an aggregate of this expression."""
+        return self.aggregates[subject_text(subject)]
 
     def field_names(self) -> list[str]:
         """The distinct fields used, by their registry name, in order of first use."""
@@ -71,18 +96,82 @@ def compile_criteria(text: str, registry: FieldRegistry) -> Criteria:
 def check(expr: Expr, registry: FieldRegistry) -> Criteria:
     """Resolve every field and check every comparison; errors point at the token."""
     fields: dict[str, FieldSpec] = {}
+    aggregates: dict[str, CheckedAggregate] = {}
     for predicate in predicates(expr):
         subject = predicate.subject
         if isinstance(subject, Aggregate):
-            raise CriteriaError(
-                f"event aggregates such as {subject.function}(…) are not available here",
-                subject.at,
-                subject.function,
-            )
+            checked = _check_aggregate(subject, registry)
+            aggregates[checked.spec.key] = checked
+            _check_predicate(predicate, checked.spec)
+            continue
         spec = registry.resolve(subject)
+        if spec.value_type == "any":
+            spec = _typed_by_literal(predicate, spec, fields.get(subject.name))
         fields[subject.name] = spec
         _check_predicate(predicate, spec)
-    return Criteria(expr, fields)
+    return Criteria(expr, fields, aggregates)
+
+
+def _check_aggregate(subject: Aggregate, registry: FieldRegistry) -> CheckedAggregate:
+    if registry.events is None:
+        raise CriteriaError(
+            f"event aggregates such as {subject.function}(…) are not available here",
+            subject.at,
+            subject.function,
+        )
+    value_type = AGGREGATE_TYPES.get(subject.function)
+    if value_type is None:
+        known = " or ".join(f"{name}(…)" for name in AGGREGATE_TYPES)
+        raise CriteriaError(
+            f"unknown aggregate {subject.function}(…); use {known}", subject.at, subject.function
+        )
+    where = check(subject.where, registry.events) if subject.where is not None else None
+    key = subject_text(subject)
+    spec = FieldSpec(key, value_type, "aggregate", key)
+    return CheckedAggregate(subject.function, subject.event, where, subject.within, spec)
+
+
+_LITERAL_TYPES: tuple[tuple[type, ValueType], ...] = (
+    (bool, "boolean"),
+    (int, "number"),
+    (float, "number"),
+    (str, "text"),
+)
+
+
+def _typed_by_literal(predicate: Predicate, spec: FieldSpec, seen: FieldSpec | None) -> FieldSpec:
+    """A free-form property takes the type of the literal it is compared with."""
+    literals = _literals(predicate)
+    value_type: ValueType = "any"
+    for literal in literals[:1]:
+        found = next((t for kind, t in _LITERAL_TYPES if isinstance(literal.value, kind)), None)
+        if found is None:
+            raise _type_error(
+                spec,
+                literal,
+                f"'{spec.name}' is an event property: compare it with text, a number or "
+                f"true/false, not {_shown(literal.value)}",
+            )
+        value_type = found
+    typed = FieldSpec(spec.name, value_type, spec.kind, spec.key)
+    if seen is not None and value_type != "any" and seen.value_type not in ("any", value_type):
+        raise _type_error(
+            spec,
+            literals[0],
+            f"'{spec.name}' is compared with {_KIND_OF_VALUE[seen.value_type]} elsewhere in "
+            f"this expression: use one type",
+        )
+    return seen if value_type == "any" and seen is not None else typed
+
+
+def _literals(predicate: Predicate) -> list[Literal_]:
+    if isinstance(predicate, Compare | TextMatch):
+        return [predicate.value]
+    if isinstance(predicate, Between):
+        return [predicate.low, predicate.high]
+    if isinstance(predicate, InList):
+        return list(predicate.values)
+    return []
 
 
 def _type_error(spec: FieldSpec, literal: Literal_, why: str = "") -> CriteriaError:
@@ -119,6 +208,8 @@ def _matches(value_type: ValueType, value: object) -> bool:
 
 
 def _check_literal(spec: FieldSpec, literal: Literal_) -> None:
+    if spec.value_type == "any":
+        return  # `properties.x is null`: no literal to type
     if isinstance(literal.value, timedelta):
         raise _type_error(spec, literal, "a duration only goes with 'within' (e.g. within 30d)")
     if not _matches(spec.value_type, literal.value):

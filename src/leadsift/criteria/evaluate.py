@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from leadsift.criteria.ast import (
+    Aggregate,
     And,
     Between,
     Compare,
@@ -23,11 +24,13 @@ from leadsift.criteria.ast import (
     TextMatch,
     Within,
 )
-from leadsift.criteria.checker import Criteria
+from leadsift.criteria.checker import CheckedAggregate, Criteria
 from leadsift.criteria.fields import FieldSpec
 
 Truth = bool | None
-# A contact as plain values: its columns by name, `attrs` (dict) and `consent` (channel -> bool).
+# A contact as plain values: its columns by name, `attrs` (dict), `consent` (channel -> bool),
+# scores by name, and `events` (a list of event facts: `type`, `occurred_at`, `properties`, …)
+# when an expression aggregates events. An event's facts are read the same way.
 Facts = Mapping[str, Any]
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
@@ -61,15 +64,34 @@ def field_value(spec: FieldSpec, facts: Facts, moment: Moment) -> Any:
     """The value of a field for one contact, as the SQL back end sees it; None when unknown."""
     if spec.kind == "column":
         return facts.get(spec.key)
-    if spec.kind == "attribute":
-        return _attribute_value(spec, (facts.get("attrs") or {}).get(spec.key))
-    if spec.kind == "consent":
-        return (facts.get("consent") or {}).get(spec.key)
+    if spec.kind == "age":
+        return _age(facts, moment)
+    return _READERS[spec.kind](spec, facts)
+
+
+def _age(facts: Facts, moment: Moment) -> int | None:
     birth_date = facts.get("birth_date")
     if birth_date is not None:
         return age_on(birth_date, moment.today)
     age = facts.get("age")
     return int(age) if age is not None else None
+
+
+def _score(spec: FieldSpec, facts: Facts) -> float:
+    value = facts.get(spec.key)
+    return 0.0 if value is None else float(value)  # never scored reads as zero, as in SQL
+
+
+_READERS: dict[str, Callable[[FieldSpec, Facts], Any]] = {
+    "attribute": lambda spec, facts: _attribute_value(
+        spec, (facts.get("attrs") or {}).get(spec.key)
+    ),
+    "consent": lambda spec, facts: (facts.get("consent") or {}).get(spec.key),
+    "score": _score,
+    "property": lambda spec, facts: property_value(
+        spec, (facts.get("properties") or {}).get(spec.key)
+    ),
+}
 
 
 def _attribute_value(spec: FieldSpec, value: Any) -> Any:
@@ -78,6 +100,36 @@ def _attribute_value(spec: FieldSpec, value: Any) -> Any:
     if spec.value_type == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)  # `number` attributes are doubles, in SQL too
     return value
+
+
+def property_value(spec: FieldSpec, value: Any) -> Any:
+    """An event property as the type it is compared with; a value of another type is unknown."""
+    if spec.value_type == "text":
+        return value if isinstance(value, str) else None
+    if spec.value_type == "boolean":
+        return value if isinstance(value, bool) else None
+    if spec.value_type == "number":
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if is_number else None
+    return value
+
+
+def aggregate_value(aggregate: CheckedAggregate, facts: Facts, moment: Moment) -> Any:
+    """`count(…)` or `last(…)` over the contact's events (`facts["events"]`)."""
+    events = facts.get("events")
+    if events is None:
+        raise ValueError("evaluating an event aggregate needs the contact's events")
+    cutoff = moment.now - aggregate.within if aggregate.within is not None else None
+    matching = [
+        event
+        for event in events
+        if event["type"] == aggregate.event
+        and (cutoff is None or event["occurred_at"] >= cutoff)
+        and (aggregate.where is None or evaluate(aggregate.where, event, moment) is True)
+    ]
+    if aggregate.function == "count":
+        return len(matching)
+    return max((event["occurred_at"] for event in matching), default=None)
 
 
 def _iso_date(text: str) -> date | None:
@@ -150,7 +202,11 @@ def evaluate_expr(expr: Expr, criteria: Criteria, facts: Facts, moment: Moment) 
     if isinstance(expr, Not):
         inner = evaluate_expr(expr.item, criteria, facts, moment)
         return None if inner is None else not inner
-    assert isinstance(expr.subject, Field)  # noqa: S101 — the checker refuses aggregates
+    if isinstance(expr.subject, Aggregate):
+        aggregate = criteria.aggregate(expr.subject)
+        value = aggregate_value(aggregate, facts, moment)
+        return evaluate_predicate(expr, aggregate.spec, value, moment)
+    assert isinstance(expr.subject, Field)  # noqa: S101
     spec = criteria.spec(expr.subject.name)
     return evaluate_predicate(expr, spec, field_value(spec, facts, moment), moment)
 

@@ -10,11 +10,16 @@ from typing import Literal
 from leadsift.criteria.ast import Field
 from leadsift.criteria.errors import CriteriaError
 
-ValueType = Literal["text", "integer", "number", "boolean", "date", "datetime"]
+# `any` is a field whose type is given by the literal it is compared with (event properties).
+ValueType = Literal["text", "integer", "number", "boolean", "date", "datetime", "any"]
 # How a field is read: a column of the row, a key of its custom attributes, the current consent
-# of a channel, or the age (birth date when known, else the imported age).
-FieldKind = Literal["column", "attribute", "consent", "age"]
+# of a channel, the age (birth date when known, else the imported age), a stored score, a key
+# of an event's properties, or an aggregate over the contact's events.
+FieldKind = Literal["column", "attribute", "consent", "age", "score", "property", "aggregate"]
 ATTRIBUTE_PREFIX = "attrs."
+PROPERTY_PREFIX = "properties."
+# Aggregate functions over a contact's events and the type of their value.
+AGGREGATE_TYPES: dict[str, ValueType] = {"count": "integer", "last": "datetime"}
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,25 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class FieldRegistry:
-    """Every field an expression may name; later domains add theirs with `extended`."""
+    """Every field an expression may name; later domains add theirs with `extended`.
+
+    `properties` allows `properties.<key>` (an event's free-form properties, typed by the literal
+    they are compared with); `events` is the registry of event fields, given when the
+    expression may use aggregates over a contact's events (`count(…)`, `last(…)`).
+    """
 
     fields: Mapping[str, FieldSpec]
+    properties: bool = False
+    events: FieldRegistry | None = None
 
     @classmethod
-    def of(cls, specs: Iterable[FieldSpec]) -> FieldRegistry:
+    def of(
+        cls,
+        specs: Iterable[FieldSpec],
+        *,
+        properties: bool = False,
+        events: FieldRegistry | None = None,
+    ) -> FieldRegistry:
         """A registry of these fields, custom attributes also reachable by their bare key."""
         table: dict[str, FieldSpec] = {}
         attributes: list[FieldSpec] = []
@@ -46,17 +64,33 @@ class FieldRegistry:
                 attributes.append(spec)
         for spec in attributes:
             table.setdefault(spec.key, spec)  # bare `job` only when no standard field is `job`
-        return cls(table)
+        return cls(table, properties, events)
 
-    def extended(self, specs: Iterable[FieldSpec]) -> FieldRegistry:
-        """This registry plus more fields (scores, event aggregates)."""
-        return FieldRegistry.of([*self.fields.values(), *specs])
+    def extended(
+        self, specs: Iterable[FieldSpec], *, events: FieldRegistry | None = None
+    ) -> FieldRegistry:
+        """This registry plus more fields (scores), and event aggregates when EVENTS is given."""
+        return FieldRegistry.of(
+            [*self.fields.values(), *specs],
+            properties=self.properties,
+            events=events or self.events,
+        )
 
     def resolve(self, ref: Field) -> FieldSpec:
         """The field an expression names, or an error suggesting the closest known name."""
         spec = self.fields.get(ref.name) or self.fields.get(ref.name.lower())
         if spec is not None:
             return spec
+        if self.properties and ref.name.startswith(PROPERTY_PREFIX):
+            key = ref.name[len(PROPERTY_PREFIX) :]
+            if "." in key:
+                raise CriteriaError(
+                    f"'{ref.name}': only top-level properties can be used "
+                    f"(e.g. {PROPERTY_PREFIX}path)",
+                    ref.at,
+                    ref.name,
+                )
+            return FieldSpec(ref.name, "any", "property", key)
         raise CriteriaError(self._unknown(ref.name), ref.at, ref.name)
 
     def _unknown(self, name: str) -> str:

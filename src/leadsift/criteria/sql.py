@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from leadsift.criteria.ages import YearRange, age_ranges, years_ago
 from leadsift.criteria.ast import (
+    Aggregate,
     And,
     Between,
     Compare,
@@ -39,7 +40,7 @@ from leadsift.criteria.ast import (
     TextMatch,
     Within,
 )
-from leadsift.criteria.checker import Criteria
+from leadsift.criteria.checker import CheckedAggregate, Criteria
 from leadsift.criteria.evaluate import Moment, within_cutoff
 from leadsift.criteria.fields import FieldSpec
 from leadsift.kit.sqljson import code_point_order, position_of
@@ -58,6 +59,9 @@ class SqlFields(Protocol):
 
     def imported_age(self) -> ColumnElement[Any]:
         """The age as imported, used when the birth date is unknown."""
+
+    def aggregate(self, aggregate: CheckedAggregate, moment: Moment) -> ColumnElement[Any]:
+        """The value of `count(…)` or `last(…)` over the row's events."""
 
 
 def _bindable(spec: FieldSpec, value: Any) -> Any:
@@ -97,7 +101,13 @@ class _Compiler:
         return self.predicate(expr)
 
     def predicate(self, predicate: Predicate) -> Condition:
-        assert isinstance(predicate.subject, Field)  # noqa: S101 — the checker refuses aggregates
+        if isinstance(predicate.subject, Aggregate):
+            aggregate = self.criteria.aggregate(predicate.subject)
+            value = self.fields.aggregate(aggregate, self.moment)
+            if isinstance(predicate, IsNull):
+                return self._is_null(aggregate.spec, value, predicate.negated)
+            return self._value_predicate(predicate, aggregate.spec, value)
+        assert isinstance(predicate.subject, Field)  # noqa: S101
         spec = self.criteria.spec(predicate.subject.name)
         if spec.kind == "age" and not isinstance(predicate, IsNull):
             return self._age(predicate)

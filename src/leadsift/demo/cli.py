@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadsift.contacts import lookup
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
 from leadsift.errors import InvalidInputError
@@ -83,7 +84,7 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
     data = resources.files("leadsift.demo").joinpath("data", BANK_FILE)
     with resources.as_file(data) as path, workspace.unit_of_work() as session:
         summary = contacts.import_contacts(session, path, options, settings=workspace.settings)
-        first = contacts.find_contact(session, "1") if summary.rows else None
+        first = lookup.find_contact(session, "1") if summary.rows else None
     playbook_path = directory / PLAYBOOK_FILE
     playbook_text = (
         resources.files("leadsift.demo").joinpath("data", PLAYBOOK_FILE).read_text(encoding="utf-8")

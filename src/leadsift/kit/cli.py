@@ -13,6 +13,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
@@ -77,5 +78,11 @@ def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows.items():
-        table.add_row(key, "" if value is None else str(value))
+        # Text, not markup: values are data (an imported name, a user agent) and are shown as is.
+        table.add_row(Text(key), Text("" if value is None else str(value)))
     return table
+
+
+def plain(value: Any) -> Text:
+    """A value as a table cell, never read as Rich markup."""
+    return Text("" if value is None else str(value))

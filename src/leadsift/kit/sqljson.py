@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Boolean, Float, String, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -59,3 +59,79 @@ position_of = portable_function(
 )
 # A text compared by code points, as Python does (SQLite's default; `C` on PostgreSQL).
 code_point_order = portable_function("code_point_order", sqlite="{}", postgresql='({}) COLLATE "C"')
+
+
+class _JsonValueAt(FunctionElement[Any]):
+    """A top-level key of a JSON column read as one type (one subclass per type, so statement
+    caching tells them apart)."""
+
+    inherit_cache = True
+    value_type = "any"
+
+    def __init__(self, column: Any, key: str) -> None:
+        super().__init__(column, literal(key, String()))
+        self.type = _JSON_VALUE_TYPES[self.value_type]
+
+
+_JSON_VALUE_TYPES: dict[str, TypeEngine[Any]] = {
+    "text": String(),
+    "number": Float(),
+    "boolean": Boolean(),
+    "any": String(),
+}
+_JSON_VALUE_CLASSES: dict[str, type[_JsonValueAt]] = {
+    name: type(f"json_{name}_at", (_JsonValueAt,), {"inherit_cache": True, "value_type": name})
+    for name in _JSON_VALUE_TYPES
+}
+
+
+def json_value_at(column: Any, key: str, value_type: str) -> _JsonValueAt:
+    """A top-level key of a JSON column read as TYPE; NULL when missing or of another type.
+
+    TYPE is `text`, `number`, `boolean`, or `any` (the JSON type's name, NULL for JSON null or a
+    missing key: enough for `is null`). The key is always a bound parameter.
+    """
+    return _JSON_VALUE_CLASSES[value_type](column, key)
+
+
+_SQLITE_JSON_AT = {
+    "text": "CASE WHEN json_type({c}, {p}) = 'text' THEN json_extract({c}, {p}) END",
+    "number": "CASE WHEN json_type({c}, {p}) IN ('integer', 'real') "
+    "THEN CAST(json_extract({c}, {p}) AS REAL) END",
+    "boolean": "CASE json_type({c}, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END",
+    "any": "NULLIF(json_type({c}, {p}), 'null')",
+}
+_POSTGRESQL_JSON_AT = {
+    "text": "CASE WHEN jsonb_typeof({c} -> {p}) = 'string' THEN {c} ->> {p} END",
+    "number": "CASE WHEN jsonb_typeof({c} -> {p}) = 'number' THEN CAST({c} ->> {p} AS DOUBLE "
+    "PRECISION) END",
+    "boolean": "CASE WHEN jsonb_typeof({c} -> {p}) = 'boolean' THEN CAST({c} ->> {p} AS BOOLEAN) "
+    "END",
+    "any": "NULLIF(jsonb_typeof({c} -> {p}), 'null')",
+}
+
+
+@compiles(_JsonValueAt, "sqlite")
+def _json_value_at_sqlite(element: _JsonValueAt, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = list(element.clauses)
+    path = literal('$."' + str(key.value) + '"', String())
+    return _SQLITE_JSON_AT[element.value_type].format(
+        c=compiler.process(column, **kw), p=compiler.process(path, **kw)
+    )
+
+
+@compiles(_JsonValueAt, "postgresql")
+def _json_value_at_postgresql(element: _JsonValueAt, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = list(element.clauses)
+    return _POSTGRESQL_JSON_AT[element.value_type].format(
+        c=compiler.process(column, **kw), p=compiler.process(key, **kw)
+    )
+
+
+# Seconds since 1970 of a timestamp column, as a double (for decay arithmetic).
+epoch_seconds = portable_function(
+    "epoch_seconds",
+    sqlite="((julianday({}) - 2440587.5) * 86400.0)",
+    postgresql="EXTRACT(EPOCH FROM {})",
+    type_=Float(),
+)

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from leadsift.errors import InvalidInputError, NotFoundError
-from leadsift.kit.cli import emit_json, key_value_table, state, stdout
-from leadsift.qualification import service
+from leadsift.kit.cli import emit_json, key_value_table, plain, state, stdout
+from leadsift.qualification import playbooks, promotion, service
 from leadsift.qualification.schemas import Explanation
 from leadsift.qualification.stages import parse_stage
 
@@ -34,7 +34,7 @@ def playbook_validate(
     """Check a playbook and report every problem at once, with its YAML path and line."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        playbook = service.load(session, _read(file), file.name)
+        playbook = playbooks.load(session, _read(file), file.name)
     summary = {
         "valid": True,
         "name": playbook.name,
@@ -100,6 +100,8 @@ def _print_explanation(result: Explanation) -> None:
             change.actor,
         )
     stdout.print(history)
+    if result.interest is not None:
+        _print_interest(result.interest)
     evaluation = result.evaluation
     if evaluation is None:
         stdout.print("never evaluated against a playbook")
@@ -123,6 +125,31 @@ def _print_explanation(result: Explanation) -> None:
             str(rule["earned"]),
         )
     stdout.print(fit)
+
+
+def _print_interest(interest: dict[str, Any]) -> None:
+    table = Table(
+        "rule",
+        "event",
+        "when",
+        "points",
+        "decayed",
+        title=f"interest {interest['interest']:.2f} (half-life {interest['half_life']})",
+    )
+    for rule in interest["rules"]:
+        capped = f" — capped at {rule['cap']}" if rule["capped"] else ""
+        table.add_row(
+            plain(rule["rule"]), "", f"{rule['events']} events", "", f"{rule['value']:.2f}{capped}"
+        )
+        for item in rule["contributions"]:
+            table.add_row(
+                "",
+                plain(f"#{item['event_id']} {item['type']}"),
+                item["occurred_at"][:19],
+                str(item["points"]),
+                f"{item['decayed']:.2f}",
+            )
+    stdout.print(table)
 
 
 def _shown(value: Any) -> str:
@@ -158,9 +185,38 @@ def set_stage(  # noqa: PLR0917 — one parameter per CLI option
         stdout.print(f"contact {change.contact_id}: {move} ({change.reason})")
 
 
+def score(
+    ctx: typer.Context,
+    playbook: Annotated[
+        Path | None,
+        typer.Option("--playbook", help="Apply this playbook first (else the active one)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
+) -> None:
+    """Recompute everyone's interest now and apply the playbook's policy: qualify the interested,
+    convert buyers, recycle silent leads (the same numbers as events scored one by one)."""
+    cli = state(ctx)
+    given = (_read(playbook), playbook.name) if playbook is not None else None
+    with cli.unit_of_work(dry_run=dry_run) as session:
+        summary = promotion.score(session, playbook=given, dry_run=dry_run)
+    if cli.json_output:
+        emit_json(summary)
+        return
+    rows: dict[str, Any] = {
+        "playbook": f"{summary.playbook} (version {summary.playbook_version})",
+        "contacts with interest": summary.scored,
+    }
+    rows.update({f"moved {k}": v for k, v in summary.moves.items()} or {"moved": 0})
+    rows.update({f"stage {k}": v for k, v in summary.stages.items()})
+    rows["seconds"] = summary.seconds
+    title = "Score (dry run: nothing written)" if dry_run else "Score"
+    stdout.print(key_value_table(title, rows))
+
+
 def register(app: typer.Typer, contacts_app: typer.Typer) -> None:
     """Add the lifecycle commands to the root CLI."""
     app.add_typer(playbook_app, name="playbook")
     app.command("qualify")(qualify)
+    app.command("score")(score)
     app.command("explain")(explain)
     contacts_app.command("set-stage")(set_stage)

@@ -25,6 +25,9 @@ class PlaybookVersion(Base):
     source_text: Mapped[str] = mapped_column(Text)
     source_name: Mapped[str] = mapped_column(String(500))
     applied_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When it was last applied: the workspace's active playbook (the one scoring events in real
+    # time) is the version applied last.
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class StageChange(Base):

@@ -83,6 +83,17 @@ def latest_version(session: Session, name: str) -> PlaybookVersion | None:
     return session.scalars(query).first()
 
 
+def active_version(session: Session) -> PlaybookVersion | None:
+    """The playbook version applied last (None before any playbook is applied)."""
+    query = (
+        select(PlaybookVersion)
+        .where(PlaybookVersion.activated_at.is_not(None))
+        .order_by(PlaybookVersion.activated_at.desc(), PlaybookVersion.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
 def add_version(session: Session, version: PlaybookVersion) -> PlaybookVersion:
     """Store a playbook version and flush so it has an id."""
     session.add(version)

@@ -48,3 +48,19 @@ class Explanation(BaseModel):
     evaluation: dict[str, Any] | None = Field(
         default=None, description="the last playbook evaluation, criterion by criterion"
     )
+    interest: dict[str, Any] | None = Field(
+        default=None,
+        description="the interest now under the active playbook, rule by rule and event by event",
+    )
+
+
+class ScoreSummary(BaseModel):
+    """What `leadsift score` did: contacts scored and moves by `from->to:reason`."""
+
+    playbook: str
+    playbook_version: int
+    scored: int
+    moves: dict[str, int]
+    stages: dict[str, int]
+    dry_run: bool = False
+    seconds: float = 0.0

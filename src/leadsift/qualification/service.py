@@ -8,67 +8,25 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadsift.contacts import service as contacts_service
+from leadsift.contacts import lookup
 from leadsift.contacts.repository import ContactSqlFields
-from leadsift.contacts.segments import field_registry
-from leadsift.criteria import CriteriaError, FieldRegistry, Moment, parse
-from leadsift.criteria.checker import compile_criteria
+from leadsift.criteria import CriteriaError, FieldRegistry, Moment
 from leadsift.criteria.sql import predicate_sql, to_sql
 from leadsift.errors import NotFoundError
 from leadsift.kit.clock import utcnow
-from leadsift.qualification import repository
+from leadsift.qualification import playbooks, promotion, repository
 from leadsift.qualification.evaluation import CompiledPlaybook, compile_playbook, explain_evaluation
-from leadsift.qualification.models import PlaybookVersion, StageChange
-from leadsift.qualification.playbook import ExpressionKind, Playbook, load_playbook
+from leadsift.qualification.models import StageChange
 from leadsift.qualification.schemas import Explanation, QualifySummary, StageChangeView
 from leadsift.qualification.stages import Stage, check_transition
+from leadsift.segments.fields import profile_registry
 
 # Stages whose fit points `qualify` refreshes without moving them.
 _FIT_ONLY_STAGES = [Stage.LEAD.value, Stage.QUALIFIED.value]
-
-
-def _checker(registry: FieldRegistry) -> Callable[[str, ExpressionKind], str | None]:
-    def check(text: str, kind: ExpressionKind) -> str | None:
-        try:
-            if kind in ("eligibility", "fit"):
-                compile_criteria(text, registry)
-            else:
-                # Interest rules and the qualify policy read scores and event aggregates,
-                # which arrive with the event log; until then only their syntax is checked.
-                parse(text)
-        except CriteriaError as error:
-            return error.message
-        return None
-
-    return check
-
-
-def load(session: Session, text: str, source: str) -> Playbook:
-    """A validated playbook: structure and every expression checked against known fields."""
-    return load_playbook(text, source=source, check_expression=_checker(field_registry(session)))
-
-
-def store_version(session: Session, playbook: Playbook, text: str, source: str) -> PlaybookVersion:
-    """The stored version of this playbook: the latest one if unchanged, else a new one."""
-    fingerprint = playbook.fingerprint()
-    latest = repository.latest_version(session, playbook.name)
-    if latest is not None and latest.fingerprint == fingerprint:
-        return latest
-    version = PlaybookVersion(
-        name=playbook.name,
-        version=(latest.version + 1) if latest is not None else 1,
-        fingerprint=fingerprint,
-        document=playbook.canonical(),
-        source_text=text,
-        source_name=source,
-        applied_at=utcnow(),
-    )
-    return repository.add_version(session, version)
 
 
 def _evaluation_sql(compiled: CompiledPlaybook, moment: Moment) -> repository.EvaluationSql:
@@ -93,8 +51,8 @@ def _evaluation_sql(compiled: CompiledPlaybook, moment: Moment) -> repository.Ev
 def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) -> QualifySummary:
     """Evaluate contacts in `contact` and `unqualified` against the playbook's eligibility."""
     started = time.perf_counter()
-    playbook = load(session, text, source)
-    compiled = compile_playbook(playbook.canonical(), field_registry(session))
+    playbook = playbooks.load(session, text, source)
+    compiled = compile_playbook(playbook.canonical(), profile_registry(session))
     now = utcnow()
     plan = _evaluation_sql(compiled, Moment(now))
     version_number: int | None = None
@@ -105,7 +63,7 @@ def qualify(session: Session, text: str, source: str, *, dry_run: bool = False) 
             stages[stage] -= n
             stages[outcome] += n
     else:
-        version = store_version(session, playbook, text, source)
+        version = playbooks.store_version(session, playbook, text, source)
         version_number = version.version
         actor = f"playbook:{version.name}@{version.version}"
         # The counts come from the evaluations as written: the criteria run once.
@@ -143,7 +101,7 @@ def funnel_so_far(session: Session) -> dict[str, Any]:
 
 
 def _contact_id(session: Session, ref: str, region: str) -> int:
-    return contacts_service.find_contact(session, ref, region).id
+    return lookup.find_contact(session, ref, region).id
 
 
 def set_stage(
@@ -205,7 +163,7 @@ def explain(session: Session, ref: str, region: str = "FR") -> Explanation:
     contact_id = _contact_id(session, ref, region)
     contact = repository.contact_row(session, contact_id)
     assert contact is not None  # noqa: S101 — found a moment ago, in this transaction
-    registry = field_registry(session)
+    registry = profile_registry(session)
     history = [
         _readable(session, registry, StageChangeView.model_validate(change))
         for change in repository.history(session, contact_id)
@@ -235,4 +193,5 @@ def explain(session: Session, ref: str, region: str = "FR") -> Explanation:
         fit=contact.fit,
         history=history,
         evaluation=detail,
+        interest=promotion.explain_interest(session, contact.id),
     )

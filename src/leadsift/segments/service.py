@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import repository
-from leadsift.contacts.criteria_fields import contact_registry
 from leadsift.contacts.models import Contact
-from leadsift.criteria import FieldRegistry, Moment, compile_criteria
+from leadsift.criteria import Moment, compile_criteria
 from leadsift.criteria.ast import Field
 from leadsift.criteria.evaluate import field_value
 from leadsift.criteria.sql import to_sql
 from leadsift.errors import InvalidInputError
 from leadsift.kit.clock import utcnow
+from leadsift.segments.fields import field_registry
+from leadsift.segments.repository import WorkspaceSqlFields
 
 DEFAULT_LIST_FIELDS = ("id", "email", "phone", "first_name", "last_name", "stage")
-
-
-def field_registry(session: Session) -> FieldRegistry:
-    """The fields criteria may use in this workspace: standard ones and its attributes."""
-    definitions = repository.attribute_definitions(session)
-    return contact_registry({key: d.value_type for key, d in definitions.items()})
 
 
 def where_condition(session: Session, expression: str | None) -> ColumnElement[bool] | None:
@@ -32,7 +27,7 @@ def where_condition(session: Session, expression: str | None) -> ColumnElement[b
     if expression is None:
         return None
     criteria = compile_criteria(expression, field_registry(session))
-    return to_sql(criteria, repository.ContactSqlFields(), Moment(utcnow()))
+    return to_sql(criteria, WorkspaceSqlFields(), Moment(utcnow()))
 
 
 def count(session: Session, expression: str | None) -> int:
@@ -40,11 +35,19 @@ def count(session: Session, expression: str | None) -> int:
     return repository.count_contacts(session, where_condition(session, expression))
 
 
-def facts_of(contact: Contact, consent: dict[str, bool]) -> dict[str, Any]:
+def facts_of(
+    contact: Contact,
+    consent: Mapping[str, bool],
+    scores: Mapping[str, Any] | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A contact as the plain values the Python criteria evaluator reads."""
     facts = {column.key: getattr(contact, column.key) for column in Contact.__table__.columns}
     facts["attrs"] = contact.attrs or {}
-    facts["consent"] = consent
+    facts["consent"] = dict(consent)
+    facts.update(scores or {})
+    if events is not None:
+        facts["events"] = list(events)
     return facts
 
 
@@ -55,14 +58,16 @@ def rows(
     registry = field_registry(session)
     specs = [registry.resolve(Field(name)) for name in fields]  # unknown names get suggestions
     needs_consent = any(spec.kind == "consent" for spec in specs)
+    needs_scores = any(spec.kind == "score" for spec in specs)
     where = where_condition(session, expression)
     moment = Moment(utcnow())
 
     def produce() -> Iterator[list[Any]]:
         for page in repository.contact_pages(session, where=where, limit=limit):
+            scores = repository.scores_of(session, [c.id for c in page]) if needs_scores else {}
             for contact in page:
                 consent = repository.consent_of(session, contact.id) if needs_consent else {}
-                facts = facts_of(contact, consent)
+                facts = facts_of(contact, consent, scores.get(contact.id))
                 yield [field_value(spec, facts, moment) for spec in specs]
 
     return [spec.name for spec in specs], produce()

@@ -1,0 +1,1 @@
+"""Access: API keys (only their hash is stored) and the workspace's signing secret."""

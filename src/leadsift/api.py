@@ -1,0 +1,88 @@
+"""The REST API and the public tracking endpoints: `create_app(settings)` builds the app.
+
+Nothing is global: the app owns its database (engine and migrations checked at start-up) and
+its event writer thread, both made when it starts and released when it stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import TypeAdapter
+
+from leadsift import __version__
+from leadsift.access.endpoints import KeyCache
+from leadsift.config import Settings
+from leadsift.contacts import endpoints as contacts_endpoints
+from leadsift.db import Database
+from leadsift.engagement import endpoints as events_endpoints
+from leadsift.engagement import tracking
+from leadsift.engagement.service import IngestOptions
+from leadsift.engagement.writer import EventWriter
+from leadsift.kit.web import BodyLimit, install_error_handlers
+from leadsift.qualification.promotion import after_events
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app for one workspace database (settings.database_url)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.database_url, settings).ready()
+        options = IngestOptions(
+            default_region=settings.default_region,
+            future_tolerance=timedelta(seconds=settings.event_future_tolerance_s),
+        )
+        writer = EventWriter(database, after_events, options)
+        app.state.database = database
+        app.state.event_writer = writer
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+            database.dispose()
+
+    app = FastAPI(
+        title="leadsift",
+        version=__version__,
+        summary="Lead qualification: events in, scores and stages out.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = KeyCache()
+    app.state.rate_limiter = tracking.rate_limiter(settings)
+    install_error_handlers(app)
+    app.include_router(events_endpoints.router)
+    app.include_router(contacts_endpoints.router)
+    app.include_router(tracking.router)
+    app.add_middleware(
+        BodyLimit,
+        limits=[("/api/", settings.api_max_body_bytes), ("/t/", settings.tracking_max_body_bytes)],
+    )
+    _document_models(app, events_endpoints.DOCUMENTED_MODELS)
+    return app
+
+
+def _document_models(app: FastAPI, models: tuple[type[Any], ...]) -> None:
+    """Add models that hand-written request bodies refer to into the OpenAPI components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

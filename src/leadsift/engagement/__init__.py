@@ -1,0 +1,1 @@
+"""Engagement: the event log, how events arrive (API, files, the website) and identity stitching."""

@@ -1,0 +1,145 @@
+"""From an event as sent to an event ready to store, or the reason it is refused; pure.
+
+Each event is checked on its own (a bad one never spoils its batch). The same event sent twice
+gets the same 128-bit dedup key: from the sender's idempotency key when given, else from what
+the event says; the payload hash tells a genuine re-send from a key reused for another event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pydantic import TypeAdapter, ValidationError
+
+from leadsift.contacts.validators import normalise_email, normalise_phone
+from leadsift.engagement.schemas import EventIn, ItemError
+
+EXTRA_FIELDS: Final = (
+    "source",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+MAX_PROPERTIES_BYTES: Final = 16_384
+_EVENT: Final = TypeAdapter(EventIn)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event checked and normalised, ready to be matched to its contact and stored."""
+
+    index: int
+    type: str
+    ref_kind: str | None  # contact_id, email, phone, external_id; None for anonymous only
+    ref_value: Any
+    anonymous_id: str | None
+    occurred_at: datetime
+    properties: dict[str, Any]
+    extra: tuple[str | None, ...]  # EXTRA_FIELDS, in order
+    idempotency_key: str | None
+    dedup_key: bytes
+    payload_hash: bytes
+
+    def reference(self) -> str:
+        """The contact reference as the sender gave it (normalised), for messages."""
+        if self.ref_kind is None:
+            return f"anonymous_id {self.anonymous_id}"
+        return f"{self.ref_kind} {self.ref_value}"
+
+
+def error(index: int, code: str, message: str) -> ItemError:
+    """An item error."""
+    return ItemError(index=index, code=code, message=message)
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """Pydantic's complaints as one line: `occurred_at: Input should have timezone info`."""
+    parts = []
+    for detail in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(part) for part in detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _hash(*parts: str) -> bytes:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()[:16]
+
+
+def _reference(event: EventIn, region: str) -> tuple[str | None, Any] | None:
+    if event.contact_id is not None:
+        return "contact_id", event.contact_id
+    if event.email is not None:
+        email = normalise_email(event.email)
+        return ("email", email) if email is not None else None
+    if event.phone is not None:
+        phone = normalise_phone(event.phone, region)
+        return ("phone", phone) if phone is not None else None
+    if event.external_id is not None:
+        return "external_id", event.external_id
+    return None, None
+
+
+def prepare(
+    raw: Any, index: int, *, received_at: datetime, future_tolerance: timedelta, region: str
+) -> PreparedEvent | ItemError:
+    """Check one raw event (a JSON object) and normalise it; an ItemError says what to fix."""
+    try:
+        event = raw if isinstance(raw, EventIn) else _EVENT.validate_python(raw)
+    except ValidationError as exc:
+        return error(index, "invalid_event", describe_validation(exc))
+    reference = _reference(event, region)
+    if reference is None:
+        kind = "email" if event.email is not None else "phone"
+        return error(index, f"invalid_{kind}", f"{kind} {getattr(event, kind)!r} is not valid")
+    ref_kind, ref_value = reference
+    occurred_at = event.occurred_at or received_at
+    if occurred_at - received_at > future_tolerance:
+        return error(
+            index,
+            "occurred_in_future",
+            f"occurred_at {occurred_at.isoformat()} is in the future (received "
+            f"{received_at.isoformat(timespec='seconds')}; check the sender's clock and zone)",
+        )
+    properties_text = json.dumps(event.properties, sort_keys=True, ensure_ascii=False)
+    if len(properties_text) > MAX_PROPERTIES_BYTES:
+        return error(
+            index,
+            "properties_too_large",
+            f"properties take {len(properties_text)} bytes; at most {MAX_PROPERTIES_BYTES}",
+        )
+    extra = tuple(getattr(event, name) for name in EXTRA_FIELDS)
+    payload = _hash(
+        event.type,
+        str(ref_kind),
+        str(ref_value),
+        event.anonymous_id or "",
+        # Whole microseconds since the epoch: one instant has one text, whatever its zone.
+        str(round(occurred_at.timestamp() * 1_000_000)),
+        properties_text,
+        json.dumps(extra),
+    )
+    key = event.idempotency_key
+    dedup = _hash("key", key) if key is not None else _hash("payload", payload.hex())
+    return PreparedEvent(
+        index=index,
+        type=event.type,
+        ref_kind=ref_kind,
+        ref_value=ref_value,
+        anonymous_id=event.anonymous_id,
+        occurred_at=occurred_at,
+        properties=event.properties,
+        extra=extra,
+        idempotency_key=key,
+        dedup_key=dedup,
+        payload_hash=payload,
+    )

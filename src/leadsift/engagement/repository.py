@@ -1,0 +1,155 @@
+"""SQL of the event log: contact look-ups, de-duplication, inserts, stitching, timelines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from leadsift.contacts.models import Contact
+from leadsift.engagement.models import Event, TrackedLink, VisitorLink
+
+_LOOKUP_COLUMNS = {
+    "contact_id": Contact.id,
+    "email": Contact.email,
+    "phone": Contact.phone,
+    "external_id": Contact.external_id,
+}
+# Look-ups and key checks go in pieces: SQLite allows 32,766 bound parameters per statement.
+_PIECE = 5_000
+
+
+def _pieces(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _PIECE):
+        yield values[start : start + _PIECE]
+
+
+def _insert_for(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
+
+
+def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[Any, int]:
+    """Contact ids by the value of one identifier (id, email, phone or external id)."""
+    column = _LOOKUP_COLUMNS[kind]
+    found: dict[Any, int] = {}
+    for piece in _pieces(list(values)):
+        query = select(column, Contact.id).where(column.in_(piece))
+        found.update({value: contact_id for value, contact_id in session.execute(query)})
+    return found
+
+
+def linked_contacts(session: Session, anonymous_ids: Sequence[str]) -> dict[str, int]:
+    """The contact each anonymous visitor id is known to belong to."""
+    found: dict[str, int] = {}
+    for piece in _pieces(list(anonymous_ids)):
+        query = select(VisitorLink.anonymous_id, VisitorLink.contact_id).where(
+            VisitorLink.anonymous_id.in_(piece)
+        )
+        found.update({aid: contact_id for aid, contact_id in session.execute(query)})
+    return found
+
+
+def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The payload hash stored under each dedup key that is already taken."""
+    found: dict[bytes, bytes] = {}
+    for piece in _pieces(list(dedup_keys)):
+        query = select(Event.dedup_key, Event.payload_hash).where(Event.dedup_key.in_(piece))
+        found.update({bytes(key): bytes(payload) for key, payload in session.execute(query)})
+    return found
+
+
+def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[bytes]:
+    """Insert events, skipping keys stored meanwhile; return the dedup keys inserted."""
+    if not rows:
+        return set()
+    statement = (
+        _insert_for(session)(Event)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Event.dedup_key)
+    )
+    return {bytes(key) for key in session.scalars(statement, list(rows))}
+
+
+def link_visitor(
+    session: Session, anonymous_id: str, contact_id: int, via: str, at: datetime
+) -> int | None:
+    """Link ANONYMOUS_ID to CONTACT_ID; return the other contact it was linked to, if any."""
+    link = session.get(VisitorLink, anonymous_id)
+    if link is None:
+        session.add(
+            VisitorLink(anonymous_id=anonymous_id, contact_id=contact_id, via=via, linked_at=at)
+        )
+        session.flush()
+        return None
+    previous = link.contact_id
+    # A shared browser: later visits belong to whoever identified last; past events stay put.
+    link.contact_id, link.via, link.linked_at = contact_id, via, at
+    session.flush()
+    return previous if previous != contact_id else None
+
+
+def stitch(session: Session, anonymous_id: str, contact_id: int) -> int:
+    """Give the visitor's events that belong to nobody to the contact; return how many."""
+    statement = (
+        update(Event)
+        .where(Event.anonymous_id == anonymous_id, Event.contact_id.is_(None))
+        .values(contact_id=contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def timeline(session: Session, contact_id: int, limit: int | None = None) -> list[Event]:
+    """A contact's events, oldest first (the newest LIMIT when given)."""
+    query = (
+        select(Event)
+        .where(Event.contact_id == contact_id)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(reversed(list(session.scalars(query))))
+
+
+def events_of(
+    session: Session, contact_ids: Sequence[int], types: Sequence[str] | None = None
+) -> dict[int, list[Event]]:
+    """The events of several contacts (of TYPES when given), by contact, oldest first."""
+    found: dict[int, list[Event]] = {contact_id: [] for contact_id in contact_ids}
+    for piece in _pieces(list(contact_ids)):
+        query = select(Event).where(Event.contact_id.in_(piece))
+        if types is not None:
+            query = query.where(Event.type.in_(list(types)))
+        for event in session.scalars(query.order_by(Event.occurred_at, Event.id)):
+            found[event.contact_id or 0].append(event)
+    return found
+
+
+def count_events(session: Session) -> int:
+    """How many events the log holds."""
+    return session.execute(select(func.count()).select_from(Event)).scalar_one()
+
+
+def tracked_link(session: Session, link_id: int) -> TrackedLink | None:
+    """One registered campaign link by id."""
+    return session.get(TrackedLink, link_id)
+
+
+def find_tracked_link(session: Session, campaign: str, url: str) -> TrackedLink | None:
+    """The registered link for a campaign and URL, if any."""
+    query = select(TrackedLink).where(TrackedLink.campaign == campaign, TrackedLink.url == url)
+    return session.scalars(query).first()
+
+
+def add_tracked_link(session: Session, link: TrackedLink) -> TrackedLink:
+    """Register a campaign link and flush so it has an id."""
+    session.add(link)
+    session.flush()
+    return link

@@ -1,0 +1,184 @@
+"""Recording events: check each, find its contact, store it once; stitch visitors to contacts.
+
+Services flush; the entrypoint commits. What happens to scores and stages after events are
+recorded is not decided here: the caller passes the recorded contacts on (see `AfterEvents`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from leadsift.engagement import repository
+from leadsift.engagement.events import EXTRA_FIELDS, PreparedEvent, error, prepare
+from leadsift.engagement.schemas import EventView, IngestResult, ItemError
+from leadsift.errors import NotFoundError
+
+
+class AfterEvents(Protocol):
+    """What runs in the same transaction once events of these contacts are recorded."""
+
+    def __call__(self, session: Session, contact_ids: set[int], now: datetime) -> None:
+        """Update scores and stages of CONTACT_IDS (called with an empty set too)."""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How events are read: the region of phones without +code, the clock tolerance."""
+
+    default_region: str = "FR"
+    future_tolerance: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class Recorded:
+    """The answer for the sender, and the contacts whose events changed."""
+
+    result: IngestResult
+    contact_ids: set[int] = field(default_factory=set)
+
+
+def ingest(
+    session: Session,
+    raw_events: Sequence[Any],
+    *,
+    now: datetime,
+    options: IngestOptions | None = None,
+    first_index: int = 0,
+) -> Recorded:
+    """Store each valid event once; report duplicates and, per event, what was wrong."""
+    options = options or IngestOptions()
+    errors: list[ItemError] = []
+    prepared: list[PreparedEvent] = []
+    for offset, raw in enumerate(raw_events):
+        item = prepare(
+            raw,
+            first_index + offset,
+            received_at=now,
+            future_tolerance=options.future_tolerance,
+            region=options.default_region,
+        )
+        (errors if isinstance(item, ItemError) else prepared).append(item)  # type: ignore[arg-type]
+    owners = _owners(session, prepared)
+    located: list[tuple[PreparedEvent, int | None]] = []
+    for event in prepared:
+        owner = owners.get((event.ref_kind, event.ref_value)) if event.ref_kind else None
+        if event.ref_kind is not None and owner is None:
+            errors.append(
+                error(
+                    event.index,
+                    "unknown_contact",
+                    f"no contact has {event.reference()}; import the contact first",
+                )
+            )
+            continue
+        if owner is None and event.anonymous_id is not None:
+            owner = owners.get(("anonymous_id", event.anonymous_id))
+        located.append((event, owner))
+    result = IngestResult()
+    fresh = _first_sightings(session, located, result, errors)
+    rows = [_row(event, owner, now) for event, owner in fresh]
+    inserted = repository.insert_events(session, rows)
+    contact_ids = set()
+    for event, owner in fresh:
+        if event.dedup_key in inserted:
+            result.inserted += 1
+            if owner is not None:
+                contact_ids.add(owner)
+        else:
+            result.duplicates += 1  # stored by a concurrent request since the check
+    result.errors = sorted(errors, key=lambda e: e.index)
+    return Recorded(result, contact_ids)
+
+
+def _owners(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[Any, Any], int]:
+    wanted: dict[str, set[Any]] = defaultdict(set)
+    for event in events:
+        if event.ref_kind is not None:
+            wanted[event.ref_kind].add(event.ref_value)
+        elif event.anonymous_id is not None:
+            wanted["anonymous_id"].add(event.anonymous_id)
+    owners: dict[tuple[Any, Any], int] = {}
+    for kind, values in wanted.items():
+        if kind == "anonymous_id":
+            found = repository.linked_contacts(session, sorted(values))
+        else:
+            found = repository.contact_ids_by(session, kind, sorted(values, key=str))
+        owners.update({(kind, value): contact_id for value, contact_id in found.items()})
+    return owners
+
+
+def _first_sightings(
+    session: Session,
+    located: list[tuple[PreparedEvent, int | None]],
+    result: IngestResult,
+    errors: list[ItemError],
+) -> list[tuple[PreparedEvent, int | None]]:
+    """Events never stored before; repeats count as duplicates, reused keys as conflicts."""
+    stored = repository.stored_payloads(session, [event.dedup_key for event, _ in located])
+    seen: dict[bytes, bytes] = {}
+    fresh = []
+    for event, owner in located:
+        earlier = stored.get(event.dedup_key) or seen.get(event.dedup_key)
+        if earlier is None:
+            seen[event.dedup_key] = event.payload_hash
+            fresh.append((event, owner))
+        elif earlier == event.payload_hash:
+            result.duplicates += 1
+        else:
+            errors.append(
+                error(
+                    event.index,
+                    "idempotency_conflict",
+                    f"idempotency key {event.idempotency_key!r} was already used for a "
+                    "different event; use a new key for a new event",
+                )
+            )
+    return fresh
+
+
+def _row(event: PreparedEvent, owner: int | None, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "type": event.type,
+        "contact_id": owner,
+        "anonymous_id": event.anonymous_id,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "properties": event.properties,
+        "idempotency_key": event.idempotency_key,
+        "dedup_key": event.dedup_key,
+        "payload_hash": event.payload_hash,
+    }
+    row.update(zip(EXTRA_FIELDS, event.extra, strict=True))
+    return row
+
+
+def identify_visitor(
+    session: Session, anonymous_id: str, contact_id: int, *, via: str, now: datetime
+) -> int:
+    """Link a visitor to the contact who identified (form, tracked link); give them their past
+    anonymous events. Events already another contact's stay theirs: two identified people are
+    never merged. Returns how many events were stitched."""
+    repository.link_visitor(session, anonymous_id, contact_id, via, now)
+    return repository.stitch(session, anonymous_id, contact_id)
+
+
+def timeline(session: Session, contact_id: int, limit: int | None = None) -> list[EventView]:
+    """A contact's events, oldest first."""
+    return [EventView.model_validate(e) for e in repository.timeline(session, contact_id, limit)]
+
+
+def require_events(session: Session) -> None:
+    """Fail with a clear message when the event log is empty (for commands that need it)."""
+    if repository.count_events(session) == 0:
+        raise NotFoundError("no events recorded yet: send some (API, `import events`, website)")
+
+
+def contact_exists(session: Session, contact_id: int) -> bool:
+    """Whether a contact with this id exists."""
+    return bool(repository.contact_ids_by(session, "contact_id", [contact_id]))

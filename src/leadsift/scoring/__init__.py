@@ -1,0 +1,1 @@
+"""Scores: interest from events with time decay (pure rules) and its set-based computation."""

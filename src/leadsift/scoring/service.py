@@ -1,0 +1,46 @@
+"""Scoring a workspace: interest stored for some contacts (as events arrive) or for everyone."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from leadsift.engagement import repository as events_repository
+from leadsift.engagement.models import Event
+from leadsift.scoring import repository
+from leadsift.scoring.interest import InterestBreakdown, InterestModel, breakdown
+
+
+def rescore(
+    session: Session,
+    model: InterestModel | None,
+    now: datetime,
+    contact_ids: Collection[int] | None = None,
+) -> None:
+    """Store the interest at NOW of CONTACT_IDS (of every contact when None)."""
+    ids = None if contact_ids is None else sorted(contact_ids)
+    if ids is not None and not ids:
+        return
+    repository.write_interest(session, model, now, ids)
+
+
+def explain_interest(
+    session: Session, model: InterestModel, contact_ids: Collection[int], now: datetime
+) -> dict[int, InterestBreakdown]:
+    """The interest of each contact at NOW, rule by rule and event by event."""
+    events = events_repository.events_of(session, sorted(contact_ids), model.event_types())
+    return {
+        contact_id: breakdown(model, [_facts(event) for event in found], now)
+        for contact_id, found in events.items()
+    }
+
+
+def _facts(event: Event) -> dict[str, object]:
+    return {column.key: getattr(event, column.key) for column in event.__table__.columns}
+
+
+def scored_count(session: Session) -> int:
+    """How many contacts have a stored interest."""
+    return repository.count_scores(session)

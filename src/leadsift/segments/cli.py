@@ -1,0 +1,142 @@
+"""`leadsift contacts fields|count|list|export`: contacts selected by a criteria expression."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadsift.contacts import export
+from leadsift.criteria import FieldSpec
+from leadsift.errors import InvalidInputError
+from leadsift.kit.cli import emit_json, state, stdout
+from leadsift.segments import service as segments
+from leadsift.segments.fields import field_registry
+
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
+    ),
+]
+
+
+def contacts_fields(ctx: typer.Context) -> None:
+    """List the fields criteria expressions may use, with their types."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        registry = field_registry(session)
+    specs = sorted(
+        {spec.name: spec for spec in registry.fields.values()}.values(), key=_field_order
+    )
+    if cli.json_output:
+        emit_json(
+            {
+                "fields": [
+                    {
+                        "name": s.name,
+                        "type": s.value_type,
+                        "kind": s.kind,
+                        "choices": list(s.choices),
+                    }
+                    for s in specs
+                ]
+            }
+        )
+        return
+    table = Table("field", "type", "notes")
+    for spec in specs:
+        notes = spec.description or (", ".join(spec.choices) if spec.choices else "")
+        if spec.kind == "attribute":
+            notes = (
+                f"custom attribute; also `{spec.key}`"
+                if registry.fields.get(spec.key) is spec
+                else "custom attribute"
+            )
+        table.add_row(spec.name, spec.value_type, notes)
+    stdout.print(table)
+
+
+def _field_order(spec: FieldSpec) -> tuple[int, str]:
+    order = {"column": 0, "age": 0, "score": 1, "consent": 2, "attribute": 3}
+    return (order.get(spec.kind, 4), spec.name)
+
+
+def contacts_count(ctx: typer.Context, where: WhereOption = None) -> None:
+    """Count the contacts matching a criteria expression (all contacts without --where)."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        total = segments.count(session, where)
+    if cli.json_output:
+        emit_json({"count": total})
+    else:
+        stdout.print(total)
+
+
+def contacts_list(
+    ctx: typer.Context,
+    where: WhereOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many contacts.")] = 50,
+    fields: Annotated[
+        str | None, typer.Option(help="Comma-separated fields (default id,email,phone,…).")
+    ] = None,
+) -> None:
+    """List contacts matching a criteria expression, in id order."""
+    cli = state(ctx)
+    names = segments.parse_fields(fields)
+    with cli.unit_of_work() as session:
+        headers, rows = segments.rows(session, where, names, limit)
+        listed = list(rows)
+    if cli.json_output:
+        emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})
+        return
+    table = Table(*headers)
+    for row in listed:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    stdout.print(table)
+
+
+def contacts_export(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    where: WhereOption = None,
+) -> None:
+    """Write contacts (all, or those matching --where) to a CSV with the import's column names."""
+    cli = state(ctx)
+    if not file.parent.is_dir():
+        raise InvalidInputError(f"cannot write {file}: folder {file.parent} does not exist")
+    count = 0
+    handle, name = tempfile.mkstemp(prefix=".export-", suffix=".csv", dir=file.parent)
+    temp = Path(name)
+    try:
+        with (
+            cli.unit_of_work() as session,
+            os.fdopen(handle, "w", newline="", encoding="utf-8") as out,
+        ):
+            headers, rows = export.export_table(session, segments.where_condition(session, where))
+            writer = csv.writer(out)
+            writer.writerow(headers)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        temp.replace(file)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if cli.json_output:
+        emit_json({"file": str(file), "contacts": count})
+    else:
+        stdout.print(f"wrote {count} contacts to {file}")
+
+
+def register(contacts_app: typer.Typer) -> None:
+    """Add the segment commands to `leadsift contacts`."""
+    contacts_app.command("fields")(contacts_fields)
+    contacts_app.command("count")(contacts_count)
+    contacts_app.command("list")(contacts_list)
+    contacts_app.command("export")(contacts_export)
