@@ -71,6 +71,10 @@ def describe_validation(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _micros(moment: datetime) -> str:
+    return str(round(moment.timestamp() * 1_000_000))
+
+
 def _hash(*parts: str) -> bytes:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()[:16]
 
@@ -118,18 +122,24 @@ def prepare(
             f"properties take {len(properties_text)} bytes; at most {MAX_PROPERTIES_BYTES}",
         )
     extra = tuple(getattr(event, name) for name in EXTRA_FIELDS)
+    # What the sender said (a time it did not give is not part of it, so a retry with the same
+    # key is the same event), in whole microseconds: one instant, one text, whatever its zone.
+    sent_time = _micros(event.occurred_at) if event.occurred_at is not None else ""
     payload = _hash(
         event.type,
         str(ref_kind),
         str(ref_value),
         event.anonymous_id or "",
-        # Whole microseconds since the epoch: one instant has one text, whatever its zone.
-        str(round(occurred_at.timestamp() * 1_000_000)),
+        sent_time,
         properties_text,
         json.dumps(extra),
     )
     key = event.idempotency_key
-    dedup = _hash("key", key) if key is not None else _hash("payload", payload.hex())
+    if key is not None:
+        dedup = _hash("key", key)
+    else:
+        # Without a key, an event without a time is new each time it arrives.
+        dedup = _hash("payload", payload.hex(), sent_time or f"received {_micros(received_at)}")
     return PreparedEvent(
         index=index,
         type=event.type,

@@ -21,6 +21,9 @@ from leadsift.kit.durations import format_duration, parse_duration
 
 # How many events of a rule an explanation lists (the largest contributions first).
 EXPLAINED_EVENTS_PER_RULE = 20
+# Beyond this many half-lives an event counts for nothing (2^-1000 ≈ 1e-301; PostgreSQL's exp()
+# refuses to underflow further).
+FORGOTTEN_AFTER_HALF_LIVES = 1000
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,10 @@ def compile_interest(
 def decay(age: timedelta, half_life: timedelta) -> float:
     """The share of an event's points left after AGE: 1 now, ½ after one half-life."""
     seconds = max(age.total_seconds(), 0.0)
-    return math.exp(-math.log(2) * seconds / half_life.total_seconds())
+    half_lives = seconds / half_life.total_seconds()
+    if half_lives >= FORGOTTEN_AFTER_HALF_LIVES:
+        return 0.0
+    return math.exp(-math.log(2) * half_lives)
 
 
 def clamp(total: float, cap: int | None) -> float:

@@ -17,7 +17,11 @@ from leadsift.criteria.sql import to_sql
 from leadsift.engagement.criteria_sql import EventSqlFields
 from leadsift.engagement.models import Event
 from leadsift.kit.sqljson import epoch_seconds
-from leadsift.scoring.interest import InterestModel, InterestRuleSpec
+from leadsift.scoring.interest import (
+    FORGOTTEN_AFTER_HALF_LIVES,
+    InterestModel,
+    InterestRuleSpec,
+)
 
 # Contacts rescored in one statement (SQLite allows 32,766 bound parameters).
 _PIECE = 5_000
@@ -44,9 +48,15 @@ def interest_query(model: InterestModel, now: datetime, contact_ids: Sequence[in
     events = Event.__table__
     moment = Moment(now)
     age = literal(now.timestamp(), Float()) - epoch_seconds(events.c.occurred_at)
-    rate = math.log(2) / model.half_life.total_seconds()
-    # An event dated after the scoring moment counts in full (no growth).
-    weight = case((age <= 0, literal(1.0, Float())), else_=func.exp(-rate * age))
+    half_life = model.half_life.total_seconds()
+    rate = math.log(2) / half_life
+    forgotten = literal(FORGOTTEN_AFTER_HALF_LIVES * half_life, Float())
+    # An event dated after the scoring moment counts in full (no growth); a very old one, nothing.
+    weight = case(
+        (age <= 0, literal(1.0, Float())),
+        (age >= forgotten, literal(0.0, Float())),
+        else_=func.exp(-rate * age),
+    )
     sums = [
         func.sum(case((rule_condition(rule, moment), weight), else_=literal(0.0, Float())))
         .label(f"rule_{rule.index}")
