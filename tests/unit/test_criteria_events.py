@@ -10,7 +10,7 @@ import pytest
 
 from leadsift.contacts.criteria_fields import SCORE_SPECS, contact_registry
 from leadsift.criteria import CriteriaError, Moment, compile_criteria, evaluate
-from leadsift.engagement.criteria_fields import event_registry
+from leadsift.engagement.criteria_fields import event_registry, event_type_problem
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 MOMENT = Moment(NOW)
@@ -111,3 +111,11 @@ def test_aggregates_are_refused_where_no_events_are_known() -> None:
     with pytest.raises(CriteriaError) as error:
         compile_criteria("count(page_view) > 1", contact_registry({}))
     assert "not available here" in error.value.reason
+
+
+def test_misspelt_standard_event_types_get_a_suggestion() -> None:
+    problem = event_type_problem("email_click")
+    assert problem is not None
+    assert "did you mean 'email_clicked'" in problem
+    assert event_type_problem("email_clicked") is None
+    assert event_type_problem("webinar_attended") is None  # a custom type

@@ -32,7 +32,7 @@ __all__ = [
     "load_playbook",
 ]
 
-ExpressionKind = Literal["eligibility", "fit", "interest", "qualify"]
+ExpressionKind = Literal["eligibility", "fit", "interest", "qualify", "event"]
 ExpressionChecker = Callable[[str, ExpressionKind], str | None]
 Loc = tuple[int | str, ...]
 
@@ -255,6 +255,7 @@ def _expressions(data: Mapping[str, Any]) -> Iterator[tuple[Loc, str, Expression
     rules = interest.get("rules") if isinstance(interest, dict) else None
     if isinstance(rules, list):
         for index, rule in enumerate(rules):
+            yield from _text_at(rule, ("interest", "rules", index, "event"), "event")
             yield from _text_at(rule, ("interest", "rules", index, "where"), "interest")
 
 

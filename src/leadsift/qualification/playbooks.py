@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.criteria import CriteriaError, FieldRegistry
 from leadsift.criteria.checker import compile_criteria
-from leadsift.engagement.criteria_fields import event_registry
+from leadsift.engagement.criteria_fields import event_registry, event_type_problem
 from leadsift.kit.clock import utcnow
 from leadsift.qualification import repository
 from leadsift.qualification.models import PlaybookVersion
@@ -18,6 +18,8 @@ from leadsift.segments.fields import field_registry, profile_registry
 
 def _checker(registries: dict[str, FieldRegistry]) -> Callable[[str, ExpressionKind], str | None]:
     def check(text: str, kind: ExpressionKind) -> str | None:
+        if kind == "event":
+            return event_type_problem(text)
         try:
             compile_criteria(text, registries[kind])
         except CriteriaError as error:
