@@ -14,7 +14,7 @@ from rich.table import Table
 from leadsift.contacts import export
 from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import emit_json, state, stdout
+from leadsift.kit.cli import emit_json, plain, state, stdout
 from leadsift.segments import service as segments
 from leadsift.segments.fields import field_registry
 
@@ -24,6 +24,22 @@ WhereOption = Annotated[
         "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
     ),
 ]
+
+
+# Aggregates over a contact's events: what `contacts fields` shows after the fields.
+AGGREGATES = (
+    (
+        "count(TYPE [where …] [within 30d])",
+        "integer",
+        "events of TYPE (matching where, in the last 30 days); e.g. count(page_view where "
+        'properties.path startswith "/pricing" within 30d) >= 3',
+    ),
+    (
+        "last(TYPE [where …])",
+        "datetime",
+        "when the last event of TYPE happened; e.g. last(email_clicked) within 7d",
+    ),
+)
 
 
 def contacts_fields(ctx: typer.Context) -> None:
@@ -45,7 +61,8 @@ def contacts_fields(ctx: typer.Context) -> None:
                         "choices": list(s.choices),
                     }
                     for s in specs
-                ]
+                ],
+                "aggregates": [{"syntax": syntax, "type": kind} for syntax, kind, _ in AGGREGATES],
             }
         )
         return
@@ -58,7 +75,9 @@ def contacts_fields(ctx: typer.Context) -> None:
                 if registry.fields.get(spec.key) is spec
                 else "custom attribute"
             )
-        table.add_row(spec.name, spec.value_type, notes)
+        table.add_row(plain(spec.name), spec.value_type, plain(notes))
+    for syntax, kind, notes in AGGREGATES:
+        table.add_row(plain(syntax), kind, plain(notes))
     stdout.print(table)
 
 
