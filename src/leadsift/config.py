@@ -30,6 +30,6 @@ class Settings(BaseSettings):
     tracking_rate_per_second: float = 5.0
     # Events dated later than this after their arrival are refused (a sender's clock is off).
     event_future_tolerance_s: int = 300
-    # Where the tracking script sends page views and forms when it cannot tell (e.g. behind a
-    # proxy): the app's public URL, such as https://track.example.com.
+    # The app's public URL (e.g. https://track.example.com): the base of the tracked links and
+    # pixels `leadsift track` prints. (The script finds the app from its own src.)
     public_url: str | None = None

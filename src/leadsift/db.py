@@ -18,6 +18,8 @@ from leadsift.errors import ConfigurationError, DatabaseError
 from leadsift.migrations import current_revision, head_revision, upgrade_to_head
 
 SQLITE_PRAGMAS = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+# Execution option marking connections whose transactions write (SQLite: BEGIN IMMEDIATE).
+WRITES_OPTION = "leadsift_writes"
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -36,7 +38,11 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A transaction that writes takes the write lock when it begins: a deferred one that
+        # has read and then writes while another connection writes fails at once with
+        # "database is locked" (its snapshot is stale), whatever the busy timeout.
+        writes = conn.get_execution_options().get(WRITES_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def check_sqlite_pragmas(engine: Engine) -> dict[str, Any]:
@@ -92,10 +98,13 @@ class Database:
     settings: Settings = field(default_factory=Settings)
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
+    reading_sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.url, self.settings)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(**{WRITES_OPTION: True})
+        self.sessions = sessionmaker(writer, expire_on_commit=False)
+        self.reading_sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -139,10 +148,11 @@ class Database:
         return self
 
     @contextmanager
-    def unit_of_work(self, *, dry_run: bool = False) -> Iterator[Session]:
+    def unit_of_work(self, *, dry_run: bool = False, read_only: bool = False) -> Iterator[Session]:
         """A session whose transaction commits when the block ends (rolls back on error, and
-        always for a dry run)."""
-        session = self.sessions()
+        always for a dry run). On SQLite a writing one holds the write lock from its start;
+        READ_ONLY work (an API read) never waits for writers."""
+        session = (self.reading_sessions if read_only else self.sessions)()
         try:
             yield session
             if dry_run:

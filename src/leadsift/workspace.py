@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from leadsift.config import Settings
 from leadsift.contacts import lookup
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ContactView, ImportOptions, ImportSummary, UndoSummary
 from leadsift.db import Database
+from leadsift.engagement import service as engagement
+from leadsift.engagement.schemas import IngestResult
+from leadsift.engagement.service import IngestOptions
+from leadsift.kit.clock import utcnow
+from leadsift.qualification import promotion
 from leadsift.qualification import service as qualification
-from leadsift.qualification.schemas import Explanation, QualifySummary
+from leadsift.qualification.schemas import Explanation, QualifySummary, ScoreSummary
 from leadsift.segments import service as segments
 
 
@@ -55,6 +63,27 @@ class Workspace:
         """Why a contact is in its stage: history and the last evaluation."""
         with self.database.unit_of_work() as session:
             return qualification.explain(session, str(ref), self.settings.default_region)
+
+    def record_events(self, events: Sequence[Mapping[str, Any]]) -> IngestResult:
+        """Record events (dicts shaped like the API's), then rescore and move their contacts."""
+        options = IngestOptions(
+            default_region=self.settings.default_region,
+            future_tolerance=timedelta(seconds=self.settings.event_future_tolerance_s),
+        )
+        with self.database.unit_of_work() as session:
+            now = utcnow()
+            recorded = engagement.ingest(session, list(events), now=now, options=options)
+            promotion.after_events(session, recorded.contact_ids, now)
+            return recorded.result
+
+    def score(self, playbook: str | Path | None = None) -> ScoreSummary:
+        """Rescore everyone now and apply the active playbook's policy (or PLAYBOOK's)."""
+        given = None
+        if playbook is not None:
+            path = Path(playbook)
+            given = (path.read_text(encoding="utf-8"), path.name)
+        with self.database.unit_of_work() as session:
+            return promotion.score(session, playbook=given)
 
     def close(self) -> None:
         """Release connections."""

@@ -60,8 +60,10 @@ def test_kill_9_then_rerun_leaves_each_contact_once(committed_db_url: str, tmp_p
 
 def _wait_until_writing(database: Database, process: subprocess.Popen[bytes]) -> None:
     """Wait until the import is busy: COPY running on PostgreSQL; on SQLite, a second of work
-    (its 128 MB page cache keeps the write-ahead log empty until the commit)."""
+    after the schema exists (its 128 MB page cache keeps the write-ahead log empty until the
+    commit)."""
     started = time.monotonic()
+    migrated_at: float | None = None
     deadline = started + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "the import finished before it could be killed"
@@ -73,9 +75,19 @@ def _wait_until_writing(database: Database, process: subprocess.Popen[bytes]) ->
                 ).scalar_one()
             if busy:
                 return
-        else:
+        elif _migrated(database):
+            # A second into the import's own transaction (the migrations commit first).
+            migrated_at = migrated_at or time.monotonic()
             wal = Path(f"{database.engine.url.database}-wal")
-            if time.monotonic() - started > 1.0 or (wal.exists() and wal.stat().st_size > 1e6):
+            if time.monotonic() - migrated_at > 1.0 or (wal.exists() and wal.stat().st_size > 1e6):
                 return
         time.sleep(0.05)
     pytest.fail("the import never started writing")
+
+
+def _migrated(database: Database) -> bool:
+    with database.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'contacts'")
+        )
+        return bool(found.scalar_one())

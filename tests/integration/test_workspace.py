@@ -40,3 +40,25 @@ def test_workspace_qualifies_counts_and_explains(committed_db_url: str) -> None:
         )  # contacts go, with their history and evaluations
         assert undone.contacts_deleted == summary.evaluated
         assert workspace.count_contacts() == 0
+
+
+def test_the_facade_records_events_and_scores(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("email,age\nann@example.com,30\n", encoding="utf-8")
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(
+        "name: Facade\neligibility: age >= 18\ninterest:\n  half_life: 14d\n  rules:\n"
+        "    - {event: form_submitted, points: 40}\nqualify: interest >= 30\n",
+        encoding="utf-8",
+    )
+    with Workspace(f"sqlite:///{tmp_path / 'ws.db'}") as workspace:
+        workspace.import_contacts(contacts)
+        workspace.qualify(playbook)
+        result = workspace.record_events([{"type": "form_submitted", "email": "ann@example.com"}])
+        assert (result.inserted, result.errors) == (1, [])
+        contact = workspace.contact("ann@example.com")
+        assert (contact.stage, contact.stage_reason) == ("qualified", "hand_raiser")
+        assert contact.scores["interest"] == pytest.approx(40.0, abs=0.01)
+        summary = workspace.score()
+        assert summary.stages["qualified"] == 1
+        assert workspace.explain("ann@example.com").interest is not None

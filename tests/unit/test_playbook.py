@@ -263,6 +263,9 @@ def test_the_checker_sees_every_expression_with_its_kind() -> None:
     load_playbook(FULL, source="p.yaml", check_expression=check)
     assert sorted(kind for _, kind in seen) == [
         "eligibility",
+        "event",
+        "event",
+        "event",
         "fit",
         "fit",
         "interest",

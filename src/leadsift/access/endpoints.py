@@ -61,7 +61,7 @@ def _bearer(request: Request) -> str:
 
 
 def _verify(request: Request, token: str) -> ApiKeyView | None:
-    with database_of(request).unit_of_work() as session:
+    with database_of(request).unit_of_work(read_only=True) as session:
         return service.verify_key(session, token)
 
 

@@ -11,7 +11,7 @@ from leadsift.access.endpoints import require
 from leadsift.access.schemas import Scope
 from leadsift.contacts import lookup
 from leadsift.contacts.schemas import ContactView
-from leadsift.kit.web import session
+from leadsift.kit.web import reading_session
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])
 
@@ -22,6 +22,6 @@ router = APIRouter(prefix="/api/v1", tags=["contacts"])
     response_model=ContactView,
     dependencies=[Depends(require(Scope.READ))],
 )
-def get_contact(contact_id: int, db: Annotated[Session, Depends(session)]) -> ContactView:
+def get_contact(contact_id: int, db: Annotated[Session, Depends(reading_session)]) -> ContactView:
     """One contact: identity, stage and reason, consent per channel, fit and interest."""
     return lookup.get_contact(db, contact_id)

@@ -1,4 +1,5 @@
-"""`leadsift demo`: a workspace from the bundled bank telesales data, and what to try next."""
+"""`leadsift demo`: a workspace from the bundled bank telesales data and web sessions, the funnel
+they make, and what to try next."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
-from leadsift.contacts import lookup
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
+from leadsift.demo import repository, web
 from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stdout
+from leadsift.kit.cli import CliState, emit_json, key_value_table, plain, state, stdout
+from leadsift.kit.clock import utcnow
 from leadsift.qualification import service as qualification
 
 BANK_FILE = "bank-additional-full.csv.gz"
@@ -34,7 +38,8 @@ def demo(
         "leadsift-demo"
     ),
 ) -> None:
-    """Build a workspace from real bank telesales data (41,188 contacts) and show what to try."""
+    """Build a workspace from real data (41,188 bank contacts, 12,330 web sessions) and show
+    the funnel and what to try."""
     cli = state(ctx)
     if directory.exists() and not directory.is_dir():
         raise InvalidInputError(f"--dir {directory}: a file with that name exists")
@@ -49,6 +54,10 @@ def demo(
     if cli.json_output:
         emit_json(document)
         return
+    _render(document)
+
+
+def _render(document: dict[str, Any]) -> None:
     summary = document["import"]
     stdout.print(
         key_value_table(
@@ -64,18 +73,61 @@ def demo(
             },
         )
     )
+    visits = document["web"]
+    stdout.print(
+        key_value_table(
+            "Web visits — UCI online shoppers sessions, one per person",
+            {
+                "sessions": visits["sessions"],
+                "dated": f"{visits['from']} to {visits['to']}",
+                "page views recorded": visits["page_views"],
+                "purchases": visits["purchases"],
+                "events stored": visits["inserted"],
+                "already there": visits["duplicates"],
+                "anonymous visitors": visits["anonymous_visitors"],
+                "identified at checkout": visits["identified_at_checkout"],
+                "seconds (events + scores)": round(
+                    visits["seconds"] + document["score"]["seconds"], 2
+                ),
+            },
+        )
+    )
     funnel = document["funnel"]
     rows: dict[str, Any] = {
-        "contacts": funnel["contacts"],
-        "leads": funnel["leads"],
-        "unqualified": funnel["unqualified"],
+        label: funnel[key]
+        for label, key in (
+            ("contacts", "contacts"),
+            ("leads (no interest yet)", "leads"),
+            ("qualified (recent interest)", "qualified"),
+            ("customers (bought)", "customers"),
+            ("unqualified", "unqualified"),
+        )
     }
     rows.update({f"  {reason}": n for reason, n in funnel["unqualified_by_reason"].items()})
-    stdout.print(key_value_table(f"Funnel so far — {document['qualify']['playbook']}", rows))
+    stdout.print(key_value_table(f"Funnel — {document['qualify']['playbook']}", rows))
+    stdout.print(_interested_table(funnel["interested_not_bought"]))
     stdout.print("\nTry next:")
     for command in document["next"]:
         stdout.print(f"  {command}", markup=False, highlight=False)
-    stdout.print(f"\n{ATTRIBUTION}", markup=False, highlight=False)
+    stdout.print(f"\n{document['attribution']}", markup=False, highlight=False)
+    stdout.print(document["web"]["attribution"], markup=False, highlight=False)
+
+
+def _interested_table(interested: dict[str, Any]) -> Table:
+    table = Table(
+        title=(
+            f"Showed interest but did not buy: {interested['contacts']} contacts "
+            f"({interested['qualified']} qualified) — the most interested"
+        ),
+        caption=Text(interested["criteria"]),
+        title_justify="left",
+        caption_justify="left",
+    )
+    for name in web.EXAMPLE_FIELDS:
+        table.add_column(name, justify="right" if name in ("id", "age", "interest") else "left")
+    for person in interested["examples"]:
+        table.add_row(*(plain(person[name]) for name in web.EXAMPLE_FIELDS))
+    return table
 
 
 def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
@@ -84,7 +136,7 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
     data = resources.files("leadsift.demo").joinpath("data", BANK_FILE)
     with resources.as_file(data) as path, workspace.unit_of_work() as session:
         summary = contacts.import_contacts(session, path, options, settings=workspace.settings)
-        first = lookup.find_contact(session, "1") if summary.rows else None
+        first = repository.first_contact(session)
     playbook_path = directory / PLAYBOOK_FILE
     playbook_text = (
         resources.files("leadsift.demo").joinpath("data", PLAYBOOK_FILE).read_text(encoding="utf-8")
@@ -92,24 +144,42 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
     playbook_path.write_text(playbook_text, encoding="utf-8")
     with workspace.unit_of_work() as session:
         qualified = qualification.qualify(session, playbook_text, PLAYBOOK_FILE)
-        funnel = qualification.funnel_so_far(session)
-    db = f"--db {database.url}"
+    with workspace.unit_of_work() as session:
+        story = web.web_story(session, utcnow())
     return {
         "database": database.safe_url,
         "import": summary.model_dump(mode="json"),
         "qualify": qualified.model_dump(mode="json"),
-        "funnel": funnel,
+        **story,
         "playbook": str(playbook_path),
         "attribution": ATTRIBUTION,
-        "next": [
-            f"leadsift {db} contacts show {first.id if first else 1}",
-            f"leadsift {db} explain {first.id if first else 1}",
-            f"leadsift {db} contacts count --where 'age between 25 and 35 and job = \"admin.\"'",
-            f"leadsift {db} contacts list --where 'stage = \"lead\" and fit >= 20' --limit 10",
-            f"leadsift {db} qualify --playbook {playbook_path} --dry-run",
-            f"leadsift {db} --json contacts show {first.id if first else 1}",
-            f"leadsift {db} contacts export {directory / 'contacts.csv'}",
-            f"leadsift {db} import contacts {directory / 'contacts.csv'}   # re-import: unchanged",
-            f"leadsift {db} backup {directory / 'backup.db'}",
-        ],
+        "next": _next_commands(
+            f"--db {database.url}",
+            directory,
+            playbook_path,
+            first[0] if first is not None else 1,
+            story["funnel"]["a_qualified_contact"],
+        ),
     }
+
+
+def _next_commands(
+    db: str, directory: Path, playbook: Path, first: int, qualified: int | None
+) -> list[str]:
+    someone = qualified if qualified is not None else first
+    return [
+        f"leadsift {db} contacts show {first}",
+        f"leadsift {db} explain {someone}",
+        f"leadsift {db} events list --contact {someone}",
+        f"leadsift {db} contacts list --where '{web.INTERESTED_NOT_BOUGHT}' "
+        "--fields id,age,job,stage,interest --limit 10",
+        f"leadsift {db} contacts count --where 'count(purchase) >= 1 and age between 25 and 35'",
+        f"leadsift {db} contacts count --where 'age between 25 and 35 and job = \"admin.\"'",
+        f"leadsift {db} contacts list --where 'stage = \"lead\" and fit >= 20' --limit 10",
+        f"leadsift {db} score",
+        f"leadsift {db} qualify --playbook {playbook} --dry-run",
+        f"leadsift {db} --json contacts show {someone}",
+        f"leadsift {db} contacts export {directory / 'contacts.csv'}",
+        f"leadsift {db} import contacts {directory / 'contacts.csv'}   # re-import: unchanged",
+        f"leadsift {db} backup {directory / 'backup.db'}",
+    ]

@@ -21,7 +21,7 @@ from leadsift.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from leadsift.kit.web import session
+from leadsift.kit.web import reading_session
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -105,7 +105,7 @@ async def record_events(request: Request) -> JSONResponse:
 )
 def contact_events(
     contact_id: int,
-    db: Annotated[Session, Depends(session)],
+    db: Annotated[Session, Depends(reading_session)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventView]:
     """A contact's timeline: its latest events, oldest first."""

@@ -11,11 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
 from leadsift.contacts.validators import normalise_email, normalise_phone
+from leadsift.engagement.event_fields import validated_fields
 from leadsift.engagement.schemas import EventIn, ItemError
 
 EXTRA_FIELDS: Final = (
@@ -29,6 +31,14 @@ EXTRA_FIELDS: Final = (
 )
 MAX_PROPERTIES_BYTES: Final = 16_384
 _EVENT: Final = TypeAdapter(EventIn)
+# Bulk events name the same people again and again: each address is normalised once (both
+# functions are pure; the caches are bounded).
+_normalised_email: Final = lru_cache(maxsize=1 << 17)(normalise_email)
+_normalised_phone: Final = lru_cache(maxsize=1 << 16)(normalise_phone)
+# json.dumps(properties, sort_keys=True, ensure_ascii=False), without an encoder per call.
+_properties_json: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+_NONE: Final = (None,) * len(EXTRA_FIELDS)
+_NO_EXTRA: Final = json.dumps(_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,34 +89,51 @@ def _hash(*parts: str) -> bytes:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()[:16]
 
 
-def _reference(event: EventIn, region: str) -> tuple[str | None, Any] | None:
-    if event.contact_id is not None:
-        return "contact_id", event.contact_id
-    if event.email is not None:
-        email = normalise_email(event.email)
+def _reference(event: dict[str, Any], region: str) -> tuple[str | None, Any] | None:
+    if (contact_id := event.get("contact_id")) is not None:
+        return "contact_id", contact_id
+    if (email := event.get("email")) is not None:
+        email = _normalised_email(email)
         return ("email", email) if email is not None else None
-    if event.phone is not None:
-        phone = normalise_phone(event.phone, region)
+    if (phone := event.get("phone")) is not None:
+        phone = _normalised_phone(phone, region)
         return ("phone", phone) if phone is not None else None
-    if event.external_id is not None:
-        return "external_id", event.external_id
+    if (external_id := event.get("external_id")) is not None:
+        return "external_id", external_id
     return None, None
+
+
+def _fields(raw: Any, index: int) -> dict[str, Any] | ItemError:
+    """The event's fields as EventIn holds them (absent ones may be left out), or its errors."""
+    if isinstance(raw, EventIn):
+        return raw.__dict__
+    fields = validated_fields(raw)  # pydantic-core alone, for events EventIn accepts
+    if fields is not None:
+        return fields
+    try:
+        return _EVENT.validate_python(raw).__dict__
+    except ValidationError as exc:
+        return error(index, "invalid_event", describe_validation(exc))
+
+
+def _json_text(properties: dict[str, Any]) -> str:
+    return _properties_json(properties) if properties else "{}"
 
 
 def prepare(
     raw: Any, index: int, *, received_at: datetime, future_tolerance: timedelta, region: str
 ) -> PreparedEvent | ItemError:
     """Check one raw event (a JSON object) and normalise it; an ItemError says what to fix."""
-    try:
-        event = raw if isinstance(raw, EventIn) else _EVENT.validate_python(raw)
-    except ValidationError as exc:
-        return error(index, "invalid_event", describe_validation(exc))
+    event = _fields(raw, index)
+    if isinstance(event, ItemError):
+        return event
     reference = _reference(event, region)
     if reference is None:
-        kind = "email" if event.email is not None else "phone"
-        return error(index, f"invalid_{kind}", f"{kind} {getattr(event, kind)!r} is not valid")
+        kind = "email" if event.get("email") is not None else "phone"
+        return error(index, f"invalid_{kind}", f"{kind} {event[kind]!r} is not valid")
     ref_kind, ref_value = reference
-    occurred_at = event.occurred_at or received_at
+    sent_at: datetime | None = event.get("occurred_at")
+    occurred_at = sent_at or received_at
     if occurred_at - received_at > future_tolerance:
         return error(
             index,
@@ -114,27 +141,29 @@ def prepare(
             f"occurred_at {occurred_at.isoformat()} is in the future (received "
             f"{received_at.isoformat(timespec='seconds')}; check the sender's clock and zone)",
         )
-    properties_text = json.dumps(event.properties, sort_keys=True, ensure_ascii=False)
+    properties: dict[str, Any] = event.get("properties") or {}
+    properties_text = _json_text(properties)
     if len(properties_text) > MAX_PROPERTIES_BYTES:
         return error(
             index,
             "properties_too_large",
             f"properties take {len(properties_text)} bytes; at most {MAX_PROPERTIES_BYTES}",
         )
-    extra = tuple(getattr(event, name) for name in EXTRA_FIELDS)
+    extra = tuple(map(event.get, EXTRA_FIELDS))
     # What the sender said (a time it did not give is not part of it, so a retry with the same
     # key is the same event), in whole microseconds: one instant, one text, whatever its zone.
-    sent_time = _micros(event.occurred_at) if event.occurred_at is not None else ""
+    sent_time = _micros(sent_at) if sent_at is not None else ""
+    anonymous_id = event.get("anonymous_id")
     payload = _hash(
-        event.type,
+        event["type"],
         str(ref_kind),
         str(ref_value),
-        event.anonymous_id or "",
+        anonymous_id or "",
         sent_time,
         properties_text,
-        json.dumps(extra),
+        json.dumps(extra) if extra != _NONE else _NO_EXTRA,
     )
-    key = event.idempotency_key
+    key = event.get("idempotency_key")
     if key is not None:
         dedup = _hash("key", key)
     else:
@@ -142,12 +171,12 @@ def prepare(
         dedup = _hash("payload", payload.hex(), sent_time or f"received {_micros(received_at)}")
     return PreparedEvent(
         index=index,
-        type=event.type,
+        type=event["type"],
         ref_kind=ref_kind,
         ref_value=ref_value,
-        anonymous_id=event.anonymous_id,
+        anonymous_id=anonymous_id,
         occurred_at=occurred_at,
-        properties=event.properties,
+        properties=properties,
         extra=extra,
         idempotency_key=key,
         dedup_key=dedup,

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import Contact
+from leadsift.engagement import bulk_repository as bulk
 from leadsift.engagement.models import Event, TrackedLink, VisitorLink
 
 _LOOKUP_COLUMNS = {
@@ -37,6 +38,8 @@ def _insert_for(session: Session) -> Any:
 
 def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[Any, int]:
     """Contact ids by the value of one identifier (id, email, phone or external id)."""
+    if len(values) >= bulk.BULK_ROWS:
+        return bulk.contact_ids_by(session, kind, values)
     column = _LOOKUP_COLUMNS[kind]
     found: dict[Any, int] = {}
     for piece in _pieces(list(values)):
@@ -58,6 +61,8 @@ def linked_contacts(session: Session, anonymous_ids: Sequence[str]) -> dict[str,
 
 def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes, bytes]:
     """The payload hash stored under each dedup key that is already taken."""
+    if len(dedup_keys) >= bulk.BULK_ROWS:
+        return bulk.stored_payloads(session, dedup_keys)
     found: dict[bytes, bytes] = {}
     for piece in _pieces(list(dedup_keys)):
         query = select(Event.dedup_key, Event.payload_hash).where(Event.dedup_key.in_(piece))
@@ -69,8 +74,10 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[by
     """Insert events, skipping keys stored meanwhile; return the dedup keys inserted."""
     if not rows:
         return set()
+    if len(rows) >= bulk.BULK_ROWS:
+        return bulk.insert_events(session, rows)
     statement = (
-        _insert_for(session)(Event)
+        _insert_for(session)(Event.__table__)  # Core: the ORM groups rows by their None columns
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(Event.dedup_key)
     )
@@ -106,13 +113,17 @@ def stitch(session: Session, anonymous_id: str, contact_id: int) -> int:
     return session.execute(statement).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def timeline(session: Session, contact_id: int, limit: int | None = None) -> list[Event]:
-    """A contact's events, oldest first (the newest LIMIT when given)."""
+def timeline(
+    session: Session, contact_id: int, limit: int | None = None, *, event_type: str | None = None
+) -> list[Event]:
+    """A contact's events (of EVENT_TYPE when given), oldest first (the newest LIMIT)."""
     query = (
         select(Event)
         .where(Event.contact_id == contact_id)
         .order_by(Event.occurred_at.desc(), Event.id.desc())
     )
+    if event_type is not None:
+        query = query.where(Event.type == event_type)
     if limit is not None:
         query = query.limit(limit)
     return list(reversed(list(session.scalars(query))))

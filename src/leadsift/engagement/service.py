@@ -168,9 +168,12 @@ def identify_visitor(
     return repository.stitch(session, anonymous_id, contact_id)
 
 
-def timeline(session: Session, contact_id: int, limit: int | None = None) -> list[EventView]:
-    """A contact's events, oldest first."""
-    return [EventView.model_validate(e) for e in repository.timeline(session, contact_id, limit)]
+def timeline(
+    session: Session, contact_id: int, limit: int | None = None, *, event_type: str | None = None
+) -> list[EventView]:
+    """A contact's events (of EVENT_TYPE when given), oldest first."""
+    events = repository.timeline(session, contact_id, limit, event_type=event_type)
+    return [EventView.model_validate(e) for e in events]
 
 
 def require_events(session: Session) -> None:
@@ -182,3 +185,14 @@ def require_events(session: Session) -> None:
 def contact_exists(session: Session, contact_id: int) -> bool:
     """Whether a contact with this id exists."""
     return bool(repository.contact_ids_by(session, "contact_id", [contact_id]))
+
+
+# --- Website tracking: identification racing the event writer (engagement/tracking.py) ---
+
+
+def stitch_stragglers(session: Session, anonymous_id: str, contact_id: int) -> int:
+    """Give the contact the visitor's anonymous events recorded while the link was being made
+    (the writer read no link yet); none when the visitor is someone else's by now."""
+    if repository.linked_contacts(session, [anonymous_id]).get(anonymous_id) != contact_id:
+        return 0
+    return repository.stitch(session, anonymous_id, contact_id)

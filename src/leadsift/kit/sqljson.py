@@ -132,6 +132,6 @@ def _json_value_at_postgresql(element: _JsonValueAt, compiler: SQLCompiler, **kw
 epoch_seconds = portable_function(
     "epoch_seconds",
     sqlite="((julianday({}) - 2440587.5) * 86400.0)",
-    postgresql="EXTRACT(EPOCH FROM {})",
+    postgresql="date_part('epoch', {})",
     type_=Float(),
 )

@@ -114,6 +114,12 @@ def session(request: Request) -> Iterator[Session]:
         yield db_session
 
 
+def reading_session(request: Request) -> Iterator[Session]:
+    """A read-only unit of work per request (never waits for writers on SQLite)."""
+    with database_of(request).unit_of_work(read_only=True) as db_session:
+        yield db_session
+
+
 def client_ip(request: Request) -> str:
     """The client's address (the proxy's, unless one is trusted in front)."""
     return request.client.host if request.client is not None else "unknown"

@@ -45,7 +45,9 @@ def playbook_validate(
     if cli.json_output:
         emit_json(summary)
     else:
-        stdout.print(f"{file}: valid playbook {playbook.name!r} ({len(playbook.fit)} fit rules)")
+        rules = f"{summary['fit_rules']} fit rules, {summary['interest_rules']} interest rules"
+        policy = f", qualify: {playbook.qualify}" if playbook.qualify else ""
+        stdout.print(f"{file}: valid playbook {playbook.name!r} ({rules}{policy})", markup=False)
 
 
 def qualify(

@@ -116,8 +116,17 @@ def contacts_list(
         return
     table = Table(*headers)
     for row in listed:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        table.add_row(*(plain(_shown(value)) for value in row))
     stdout.print(table)
+
+
+def _shown(value: object) -> str:
+    """A cell as people read it: scores to two decimals (JSON keeps every digit)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def contacts_export(

@@ -1,0 +1,71 @@
+"""In-process API fixtures: the app on a database tests may commit to (SQLite and PostgreSQL).
+
+`app_client` is a `TestClient` entered as a context manager, so the app's lifespan runs (its
+database is opened and migrated, its event writer thread started and stopped). `make_client`
+builds more, with settings overridden (e.g. a tight rate limit). `api_key(scope)` creates a key
+and returns it; `committed_db` is the same database for the test's own reads and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from leadsift.access.service import create_key, parse_scope
+from leadsift.api import create_app
+from leadsift.config import Settings
+from leadsift.db import Database
+
+
+@pytest.fixture
+def db_url(committed_db_url: str) -> str:
+    """The URL of a database the test (and the app under test) may commit to."""
+    return committed_db_url
+
+
+@pytest.fixture
+def committed_db(db_url: str) -> Iterator[Database]:
+    """The test's own handle on the app's database (migrated), closed afterwards."""
+    database = Database(db_url, Settings(database_url=db_url)).ready()
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def make_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
+    """Build started apps on db_url, with settings overridden: make_client(tracking_burst=2)."""
+    started: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(Settings(database_url=db_url, **overrides)))
+        client.__enter__()
+        started.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in reversed(started):
+            client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def app_client(make_client: Callable[..., TestClient]) -> TestClient:
+    """The app with default settings, started (lifespan run) and stopped after the test."""
+    return make_client()
+
+
+@pytest.fixture
+def api_key(committed_db: Database) -> Callable[..., str]:
+    """Create an API key of a scope (ingest, read, admin) and return the key itself."""
+
+    def make(scope: str = "ingest", name: str | None = None) -> str:
+        with committed_db.unit_of_work() as session:
+            return create_key(session, name or f"test {scope}", parse_scope(scope)).key
+
+    return make
