@@ -52,8 +52,61 @@ def ingest(
     first_index: int = 0,
 ) -> Recorded:
     """Store each valid event once; report duplicates and, per event, what was wrong."""
-    options = options or IngestOptions()
-    errors: list[ItemError] = []
+    outcome = _record(session, raw_events, now, options or IngestOptions(), first_index)
+    stop = first_index + len(raw_events)
+    return Recorded(outcome.result(first_index, stop, 0), outcome.contact_ids)
+
+
+def ingest_requests(
+    session: Session,
+    requests: Sequence[Sequence[Any]],
+    *,
+    now: datetime,
+    options: IngestOptions | None = None,
+) -> tuple[list[IngestResult], set[int]]:
+    """Several senders' events recorded in one pass (one look-up, one insert), each answered
+    as if alone: indexes in each answer are positions in that sender's request."""
+    flat = [raw for request in requests for raw in request]
+    outcome = _record(session, flat, now, options or IngestOptions(), 0)
+    results, start = [], 0
+    for request in requests:
+        results.append(outcome.result(start, start + len(request), start))
+        start += len(request)
+    return results, outcome.contact_ids
+
+
+@dataclass
+class _Outcome:
+    """What happened to each event of one pass, by its index."""
+
+    inserted: set[int] = field(default_factory=set)
+    duplicates: set[int] = field(default_factory=set)
+    errors: list[ItemError] = field(default_factory=list)
+    contact_ids: set[int] = field(default_factory=set)
+
+    def result(self, start: int, stop: int, shift: int) -> IngestResult:
+        """The answer for the events indexed START..STOP-1, their indexes lowered by SHIFT."""
+        span = range(start, stop)
+        errors = [
+            e.model_copy(update={"index": e.index - shift}) if shift else e
+            for e in self.errors
+            if e.index in span
+        ]
+        return IngestResult(
+            inserted=sum(1 for i in self.inserted if i in span),
+            duplicates=sum(1 for i in self.duplicates if i in span),
+            errors=sorted(errors, key=lambda e: e.index),
+        )
+
+
+def _record(
+    session: Session,
+    raw_events: Sequence[Any],
+    now: datetime,
+    options: IngestOptions,
+    first_index: int,
+) -> _Outcome:
+    outcome = _Outcome()
     prepared: list[PreparedEvent] = []
     for offset, raw in enumerate(raw_events):
         item = prepare(
@@ -63,13 +116,16 @@ def ingest(
             future_tolerance=options.future_tolerance,
             region=options.default_region,
         )
-        (errors if isinstance(item, ItemError) else prepared).append(item)  # type: ignore[arg-type]
+        if isinstance(item, ItemError):
+            outcome.errors.append(item)
+        else:
+            prepared.append(item)
     owners = _owners(session, prepared)
     located: list[tuple[PreparedEvent, int | None]] = []
     for event in prepared:
         owner = owners.get((event.ref_kind, event.ref_value)) if event.ref_kind else None
         if event.ref_kind is not None and owner is None:
-            errors.append(
+            outcome.errors.append(
                 error(
                     event.index,
                     "unknown_contact",
@@ -80,20 +136,17 @@ def ingest(
         if owner is None and event.anonymous_id is not None:
             owner = owners.get(("anonymous_id", event.anonymous_id))
         located.append((event, owner))
-    result = IngestResult()
-    fresh = _first_sightings(session, located, result, errors)
+    fresh = _first_sightings(session, located, outcome)
     rows = [_row(event, owner, now) for event, owner in fresh]
     inserted = repository.insert_events(session, rows)
-    contact_ids = set()
     for event, owner in fresh:
         if event.dedup_key in inserted:
-            result.inserted += 1
+            outcome.inserted.add(event.index)
             if owner is not None:
-                contact_ids.add(owner)
+                outcome.contact_ids.add(owner)
         else:
-            result.duplicates += 1  # stored by a concurrent request since the check
-    result.errors = sorted(errors, key=lambda e: e.index)
-    return Recorded(result, contact_ids)
+            outcome.duplicates.add(event.index)  # stored by a concurrent request since the check
+    return outcome
 
 
 def _owners(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[Any, Any], int]:
@@ -114,10 +167,7 @@ def _owners(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[Any
 
 
 def _first_sightings(
-    session: Session,
-    located: list[tuple[PreparedEvent, int | None]],
-    result: IngestResult,
-    errors: list[ItemError],
+    session: Session, located: list[tuple[PreparedEvent, int | None]], outcome: _Outcome
 ) -> list[tuple[PreparedEvent, int | None]]:
     """Events never stored before; repeats count as duplicates, reused keys as conflicts."""
     stored = repository.stored_payloads(session, [event.dedup_key for event, _ in located])
@@ -129,9 +179,9 @@ def _first_sightings(
             seen[event.dedup_key] = event.payload_hash
             fresh.append((event, owner))
         elif earlier == event.payload_hash:
-            result.duplicates += 1
+            outcome.duplicates.add(event.index)
         else:
-            errors.append(
+            outcome.errors.append(
                 error(
                     event.index,
                     "idempotency_conflict",

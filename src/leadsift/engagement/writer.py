@@ -19,7 +19,7 @@ from typing import Any
 
 from leadsift.db import Database
 from leadsift.engagement.schemas import IngestResult
-from leadsift.engagement.service import AfterEvents, IngestOptions, ingest
+from leadsift.engagement.service import AfterEvents, IngestOptions, ingest_requests
 from leadsift.errors import DatabaseError
 from leadsift.kit.clock import utcnow
 
@@ -104,12 +104,8 @@ class EventWriter:
     def _transaction(self, group: list[_Job]) -> list[IngestResult]:
         with self.database.unit_of_work() as session:
             now = utcnow()
-            touched: set[int] = set()
-            results = []
-            for job in group:
-                recorded = ingest(session, job.events, now=now, options=self.options)
-                results.append(recorded.result)
-                touched |= recorded.contact_ids
+            requests = [job.events for job in group]
+            results, touched = ingest_requests(session, requests, now=now, options=self.options)
             self.after(session, touched, now)
         return results
 
