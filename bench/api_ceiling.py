@@ -67,7 +67,6 @@ API_KEY = "bench-key"
 CONTACTS = 10_000
 BATCH = 1000
 QUIET = 0.25  # cores busy with other work, above which a run waits (the machine is shared)
-QUIET_WAIT = 180  # seconds a run waits for that at most, then runs and is marked CONTENDED
 VARIANTS = {
     "app": "FastAPI body param, async",
     "app_sync": "FastAPI body param, def (thread pool)",
@@ -127,6 +126,16 @@ class Run:
             f"(others {self.others_cores:.2f}, before {self.busy_before:.2f}) "
             f"+ stolen {self.steal_cores:.2f} cores" + ("  CONTENDED" if self.contended else "")
         )
+
+
+@dataclass
+class Settings:
+    """Options every run reads."""
+
+    quiet_wait: float = 180  # seconds a run waits for a quiet machine, then runs (CONTENDED)
+
+
+SETTINGS = Settings()
 
 
 @dataclass
@@ -224,7 +233,7 @@ def measure(server: Server, kind: str, connections: int, duration: int, threads:
     """One wrk run with the server's CPU, the machine's and the events the server counted."""
     script = WRK_DIR / ("events_batch.lua" if kind == "batch" else "events_single.lua")
     events_before = _settled_events(server.base)
-    quiet = wait_quiet(QUIET, max_wait=QUIET_WAIT)
+    quiet = wait_quiet(QUIET, max_wait=SETTINGS.quiet_wait)
     cpu_before, (busy_before, steal_before, total_before) = cpu_seconds(server.pid), cpu_jiffies()
     result = run_wrk(server.base + PATH, script, connections, duration, threads, env=load_env())
     cpu_after, (busy_after, steal_after, total_after) = cpu_seconds(server.pid), cpu_jiffies()
@@ -413,7 +422,7 @@ def summary(runs: list[Run]) -> None:
             cells.append(
                 f"{best.load.rps * best.events_per_request:,.0f}{mark} "
                 f"| {best.load.p50_ms:.1f} / {best.load.p99_ms:.1f} "
-                f"| {min(r.cpu_us_per_event for r in chosen):.0f}"
+                f"| {min(r.cpu_us_per_event for r in chosen):.{0 if kind == 'single' else 1}f}"
             )
         print(f"| {VARIANTS[variant]} | {STACK_LABELS[stack]} | {' | '.join(cells)} |")
 
@@ -429,7 +438,14 @@ def main() -> None:
     default_stacks = ["h11", "httptools"] + (["zttp"] if importlib.util.find_spec("zttp") else [])
     parser.add_argument("--stacks", default=",".join(default_stacks))
     parser.add_argument("--no-threads", action="store_true", help="skip wrk -t1 against -t2")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=SETTINGS.quiet_wait,
+        help="seconds each run waits for other work to stop (0: never wait)",
+    )
     args = parser.parse_args()
+    SETTINGS.quiet_wait = args.quiet_wait
     args.variants = args.variants.split(",")
     args.stacks = args.stacks.split(",")
     print(f"machine: {machine()}")
