@@ -113,6 +113,8 @@ def test_keys_stored_meanwhile_are_skipped_and_the_transaction_goes_on(session: 
     mixed = [row(n) for n in range(len(first) // 2, len(first) + 300)]
     inserted = repository.insert_events(session, mixed)
     assert inserted == {n.to_bytes(16, "big") for n in range(len(first), len(first) + 300)}
+    latest = session.scalars(select(Event).order_by(Event.id.desc()).limit(1)).one()
+    assert latest.properties == {"n": len(first) + 299} and latest.received_at == NOW
     keys = [n.to_bytes(16, "big") for n in range(len(first) + 300)]
     assert len(repository.stored_payloads(session, keys)) == len(keys)
     found = repository.contact_ids_by(session, "contact_id", [contact_id] * 600)

@@ -144,3 +144,17 @@ def test_without_key_nor_time_each_arrival_is_a_new_event() -> None:
     )
     assert isinstance(later, PreparedEvent)
     assert later.dedup_key != ok(raw).dedup_key
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "x", "contact_id": 1, "properties": {"q": "a\x00b"}},
+        {"type": "x", "contact_id": 1, "campaign": "spring\x00"},
+        {"type": "x", "external_id": "id\x00"},
+        {"type": "x", "contact_id": 1, "idempotency_key": "k\x00"},
+    ],
+)
+def test_a_nul_character_is_refused_for_its_event_only(raw: dict[str, Any]) -> None:
+    error = refused(raw)
+    assert (error.code, "NUL" in error.message) == ("invalid_event", True)

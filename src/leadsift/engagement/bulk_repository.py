@@ -47,9 +47,9 @@ _LOOKUP_COLUMNS: Final = {
     "phone": ("phone", "text"),
     "external_id": ("external_id", "text"),
 }
-# The staging table COPY fills before `INSERT … ON CONFLICT DO NOTHING` moves the rows: COPY
-# straight into `events` would abort the whole transaction on a key stored meanwhile by someone
-# else, where the insert simply skips it.
+# COPY goes straight into `events`, in a savepoint: a key stored meanwhile by another
+# transaction makes it fail as a whole. Then the rows go through this staging table and
+# `INSERT … ON CONFLICT DO NOTHING`, which skips such keys (about 15 % slower, so not always).
 _STAGING: Final = "leadsift_events_staging"
 _STAGING_TYPES: Final = {
     "contact_id": "bigint",

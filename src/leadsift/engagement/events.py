@@ -116,6 +116,10 @@ def _fields(raw: Any, index: int) -> dict[str, Any] | ItemError:
         return error(index, "invalid_event", describe_validation(exc))
 
 
+def _has_nul(*values: Any) -> bool:
+    return any(isinstance(value, str) and "\x00" in value for value in values)
+
+
 def _json_text(properties: dict[str, Any]) -> str:
     return _properties_json(properties) if properties else "{}"
 
@@ -150,6 +154,10 @@ def prepare(
             f"properties take {len(properties_text)} bytes; at most {MAX_PROPERTIES_BYTES}",
         )
     extra = tuple(map(event.get, EXTRA_FIELDS))
+    key = event.get("idempotency_key")
+    if "\\u0000" in properties_text or _has_nul(*extra, key, ref_value):
+        # PostgreSQL's text and JSONB cannot hold it: refused here, not by a failed batch.
+        return error(index, "invalid_event", "text may not contain the NUL character (\\u0000)")
     # What the sender said (a time it did not give is not part of it, so a retry with the same
     # key is the same event), in whole microseconds: one instant, one text, whatever its zone.
     sent_time = _micros(sent_at) if sent_at is not None else ""
@@ -163,7 +171,6 @@ def prepare(
         properties_text,
         json.dumps(extra) if extra != _NONE else _NO_EXTRA,
     )
-    key = event.get("idempotency_key")
     if key is not None:
         dedup = _hash("key", key)
     else:
