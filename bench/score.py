@@ -34,6 +34,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import io
 import json
 import random
@@ -357,6 +358,15 @@ def _admin(url: str, *statements: str) -> None:
             connection.execute(statement)
 
 
+def ensure_database(url: str) -> None:
+    """Create the bench's PostgreSQL database when it does not exist yet."""
+    name = url.rsplit("/", 1)[1]
+    import psycopg
+
+    with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+        _admin(url, f"CREATE DATABASE {name}")
+
+
 def snapshot(url: str) -> None:
     """Keep a copy of the loaded database, for --reuse."""
     if url.startswith("sqlite"):
@@ -398,47 +408,34 @@ def restore(url: str) -> bool:
 # --- runs ----------------------------------------------------------------------------------
 
 
-def cli(url: str, timeout: int, *args: str, env: dict[str, str] | None = None) -> Any:
+def cli(url: str, timeout: int, *args: str) -> Any:
     """Run the CLI as a user would (bounded by TIMEOUT); its JSON output, wall s, peak RSS."""
     command = [sys.executable, "-c", CLI_CODE, "--db", url, "--json", *args]
     bounded = ["timeout", "--kill-after=10", str(timeout), *command]
-    seconds, peak, out = run_measured(bounded, env=env)
+    seconds, peak, out = run_measured(bounded)
     return json.loads(out), seconds, peak
 
 
 def score_run(url: str, label: str, args: argparse.Namespace) -> dict[str, Any]:
-    """`leadsift score` once (with statement timings or a profile when asked)."""
+    """`leadsift score` once as a child process (with statement timings or a pyinstrument
+    profile when asked)."""
     env = dict(os.environ)
     statements = OUT / f"score_{label}_statements.json"
+    python = [sys.executable, "-c", CLI_CODE]
     if args.statements:
         env["LEADSIFT_BENCH_STATEMENTS"] = str(statements)
-        env["PYTHONSTARTUP"] = ""
-    command_args = ["score"]
-    if args.statements:
-        code = PROBE + "\n" + CLI_CODE
-        command = [sys.executable, "-c", code, "--db", url, "--json", *command_args]
-        seconds, peak, out = run_measured(
-            ["timeout", "--kill-after=10", str(args.timeout), *command], env=env
-        )
-        summary = json.loads(out)
+        python = [sys.executable, "-c", PROBE + "\n" + CLI_CODE]
     elif args.profile:
         profile = OUT / f"score_{label}.pyinstrument.txt"
-        command = [
-            sys.executable, "-m", "pyinstrument", "-o", str(profile), "-c", CLI_CODE,
-            "--db", url, "--json", *command_args,
-        ]  # fmt: skip
-        seconds, peak, out = run_measured(["timeout", str(args.timeout), *command], env=env)
-        summary = json.loads(out[out.index("{") :])
-    else:
-        summary, seconds, peak = cli(url, args.timeout, *command_args)
-    changes = sql(url, "SELECT count(*) FROM stage_changes")[0][0]
-    scores = sql(url, "SELECT count(*) FROM contact_scores")[0][0]
+        python = [sys.executable, "-m", "pyinstrument", "-o", str(profile), "-c", CLI_CODE]
+    command = ["timeout", "--kill-after=10", str(args.timeout), *python]
+    seconds, peak, out = run_measured([*command, "--db", url, "--json", "score"], env=env)
     result = {
-        "summary": summary,
+        "summary": json.loads(out[out.index("{") :]),
         "wall": seconds,
         "peak": peak,
-        "stage_change_rows": changes,
-        "score_rows": scores,
+        "stage_change_rows": sql(url, "SELECT count(*) FROM stage_changes")[0][0],
+        "score_rows": sql(url, "SELECT count(*) FROM contact_scores")[0][0],
     }
     if args.statements:
         result["statements"] = top_statements(statements)
@@ -446,7 +443,7 @@ def score_run(url: str, label: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def top_statements(path: Path, count: int = 12) -> list[dict[str, Any]]:
-    """The slowest statements of a run, with their share."""
+    """The slowest statements of a run (on SQLite a SELECT's time stops at its first row)."""
     timings = json.loads(path.read_text())
     timings.sort(key=lambda item: -item[0])
     return [
@@ -460,6 +457,8 @@ def build(url: str, args: argparse.Namespace, work: Path, now: datetime) -> dict
     from leadsift.config import Settings
     from leadsift.db import Database
 
+    if not url.startswith("sqlite"):
+        ensure_database(url)
     reset(url)
     Database(url, Settings()).ready().dispose()
     sqlite = url.startswith("sqlite")

@@ -86,9 +86,7 @@ def _checked(moves: list[Move]) -> list[Move]:
     return moves
 
 
-def _conversions(
-    session: Session, policy: CompiledPolicy, ids: Sequence[int] | None
-) -> list[Move]:
+def _conversions(session: Session, policy: CompiledPolicy, ids: Sequence[int] | None) -> list[Move]:
     buyers = sql.conversion_candidates(session, ids)
     events = sql.event_rows(session, [b["id"] for b in buyers], list(CONVERSION_EVENTS))
     moves: list[Move] = []
@@ -125,6 +123,8 @@ def apply_policy(
     recycle_leads: bool,
 ) -> Counter[str]:
     """Convert buyers, qualify the interested, recycle silent leads; count moves by reason."""
+    if contact_ids is None:
+        sql.prepare_bulk(session)
     counts: Counter[str] = Counter()
     steps: list[Callable[[], list[Move]]] = [
         lambda: _conversions(session, policy, contact_ids),
