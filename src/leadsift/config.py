@@ -14,6 +14,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     sqlite_busy_timeout_ms: int = 30_000
+    # Servers checkpoint SQLite's write-ahead log in a thread of their own (set by the API).
+    sqlite_background_checkpoints: bool = False
     default_region: str = "FR"
     # Imports larger than this many bytes are normalised in worker processes.
     import_parallel_min_bytes: int = 4_000_000

@@ -203,6 +203,35 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[by
     return {bytes(key) for key in newest.scalars()}
 
 
+# A small batch (one group of API requests) on PostgreSQL: one statement, columns as arrays.
+_UNNEST_TYPES: Final = {
+    "contact_id": "bigint",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "properties": "jsonb",
+    "dedup_key": "bytea",
+    "payload_hash": "bytea",
+}
+_UNNEST_INSERT: Final = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"%s::{_UNNEST_TYPES.get(name, 'text')}[]" for name in EVENT_COLUMNS)
+    + ") ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key"
+)
+
+
+def insert_few_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[bytes]:
+    """PostgreSQL: a few events in one `INSERT … SELECT unnest(arrays) ON CONFLICT DO NOTHING
+    RETURNING` (less than half the time of the ORM's multi-row statement)."""
+    columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
+    for row in rows:
+        for column, value in zip(columns, _RECORD(row), strict=True):
+            column.append(value)
+    columns[_PROPERTIES] = [_json_text(value) for value in columns[_PROPERTIES]]
+    with _raw(session).cursor() as cursor:
+        cursor.execute(_UNNEST_INSERT, columns)
+        return {bytes(key) for (key,) in cursor.fetchall()}
+
+
 def _copy_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[bytes]:
     """COPY straight into `events`; when a key was stored meanwhile by another transaction (the
     COPY fails on the unique index), undo it and go through the staging table instead."""
