@@ -46,6 +46,7 @@ from _load import (
     cpu_seconds,
     free_port,
     run_wrk,
+    server_log,
     start_server,
     stop_server,
     wait_quiet,
@@ -138,6 +139,8 @@ def measure(
             time.sleep(0.5)  # answers in flight when wrk stopped
             cpu = cpu_seconds(proc.pid) - before_cpu
             runs.append((name, result, cpu, stored_events(url) - before_events))
+            if result.non_2xx or result.errors:
+                print(f"  server log after {name}:\n{server_log(proc, 4000)}")
     finally:
         stop_server(proc)
     return runs

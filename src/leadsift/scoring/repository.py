@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Float, Table, and_, case, delete, func, insert, literal, or_, select, text
+from sqlalchemy import Float, Table, and_, case, delete, func, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
@@ -204,13 +206,25 @@ _VACUUMED_EVENTS = text(
 
 
 def _insert_scores(session: Session, computed: Any, now: datetime) -> None:
-    """Insert (contact_id, interest) rows of COMPUTED, in contact order (appends to the key)."""
+    """Write (contact_id, interest) rows of COMPUTED, in contact order (appends to the key).
+
+    An upsert: on PostgreSQL another transaction (the API scoring the same contact as events
+    arrive) may insert a contact's row between this one's DELETE and INSERT; the later value
+    wins instead of a unique violation.
+    """
     rows = select(
         computed.c.contact_id,
         computed.c.interest,
         literal(now, ContactScore.scored_at.type),
     ).order_by(computed.c.contact_id)
-    statement = insert(_SCORES).from_select(["contact_id", "interest", "scored_at"], rows)
+    dialect_insert = (
+        postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    )
+    statement = dialect_insert(_SCORES).from_select(["contact_id", "interest", "scored_at"], rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["contact_id"],
+        set_={"interest": statement.excluded.interest, "scored_at": statement.excluded.scored_at},
+    )
     session.connection().execute(statement)
 
 
