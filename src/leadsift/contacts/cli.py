@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -16,42 +13,22 @@ from rich.table import Table
 from leadsift.contacts import lookup, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
-from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stderr, stdout
+from leadsift.kit.cli import AtomicCsv, CliState, emit_json, key_value_table, state, stderr, stdout
 
 import_app = typer.Typer(help="Import contacts, and undo an import.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Look at and export contacts.", no_args_is_help=True)
 
 
-class RejectsWriter:
-    """Writes rejected rows to a temporary file, moved into place only when the import commits."""
-
-    HEADER = ("row", "column", "value", "reason", "message")
+class RejectsWriter(AtomicCsv):
+    """Rejected rows, in a file moved into place only when the import commits."""
 
     def __init__(self, target: Path) -> None:
-        if not target.parent.is_dir():
-            raise InvalidInputError(f"--rejects {target}: folder {target.parent} does not exist")
-        self.target = target
-        handle, name = tempfile.mkstemp(prefix=".rejects-", suffix=".csv", dir=target.parent)
-        self.temp = Path(name)
-        self.file = os.fdopen(handle, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(self.HEADER)
+        super().__init__(target, ("row", "column", "value", "reason", "message"))
 
     def __call__(self, rejections: Sequence[Rejection]) -> None:
-        self.writer.writerows(
+        self.write_rows(
             (r.row_number, r.column or "", r.value or "", r.reason, r.message) for r in rejections
         )
-
-    def commit(self) -> None:
-        """Move the finished file into place."""
-        self.file.close()
-        self.temp.replace(self.target)
-
-    def discard(self) -> None:
-        """Remove the partial file."""
-        self.file.close()
-        self.temp.unlink(missing_ok=True)
 
 
 def _summary_table(summary: ImportSummary) -> Table:

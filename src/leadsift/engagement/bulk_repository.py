@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.engagement.criteria_fields import EXTRA_FIELDS
+
 # Batches this large take the bulk path; smaller ones (one API request) the ORM statement.
 BULK_ROWS: Final = 500
 # SQLite allows 32,766 bound parameters per statement.
@@ -27,13 +29,7 @@ EVENT_COLUMNS: Final = (
     "occurred_at",
     "received_at",
     "properties",
-    "source",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
+    *EXTRA_FIELDS,
     "idempotency_key",
     "dedup_key",
     "payload_hash",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,40 +24,29 @@ from leadsift.engagement.importing import (
 )
 from leadsift.engagement.schemas import EventView
 from leadsift.engagement.service import AfterEvents
-from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import CliState, emit_json, key_value_table, plain, state, stderr, stdout
+from leadsift.kit.cli import (
+    AtomicCsv,
+    CliState,
+    emit_json,
+    key_value_table,
+    plain,
+    state,
+    stderr,
+    stdout,
+)
 
 events_app = typer.Typer(help="Look at recorded events.", no_args_is_help=True)
 _SUMMARY_WIDTH = 60
 
 
-class RejectsFile:
+class RejectsFile(AtomicCsv):
     """Rejected rows in a temporary CSV, moved into place only when the import finishes."""
 
-    HEADER = ("row", "code", "message")
-
     def __init__(self, target: Path) -> None:
-        if not target.parent.is_dir():
-            raise InvalidInputError(f"--rejects {target}: folder {target.parent} does not exist")
-        self.target = target
-        handle, name = tempfile.mkstemp(prefix=".rejects-", suffix=".csv", dir=target.parent)
-        self.temp = Path(name)
-        self.file = os.fdopen(handle, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(self.HEADER)
+        super().__init__(target, ("row", "code", "message"))
 
     def __call__(self, rejections: Sequence[RowRejection]) -> None:
-        self.writer.writerows((r.row, r.code, r.message) for r in rejections)
-
-    def commit(self) -> None:
-        """Move the finished file into place."""
-        self.file.close()
-        self.temp.replace(self.target)
-
-    def discard(self) -> None:
-        """Remove the partial file."""
-        self.file.close()
-        self.temp.unlink(missing_ok=True)
+        self.write_rows((r.row, r.code, r.message) for r in rejections)
 
 
 def _summary_table(summary: EventImportSummary) -> Table:

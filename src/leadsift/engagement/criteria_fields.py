@@ -7,17 +7,10 @@ from functools import cache
 
 from leadsift.criteria.fields import FieldRegistry, FieldSpec
 
-EVENT_TEXT_FIELDS = (
-    "type",
-    "source",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "anonymous_id",
-)
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Where an event comes from, beside its type, contact and properties (in storage order).
+EXTRA_FIELDS = ("source", "campaign", *UTM_FIELDS)
+EVENT_TEXT_FIELDS = ("type", *EXTRA_FIELDS, "anonymous_id")
 EVENT_SPECS: tuple[FieldSpec, ...] = (
     *(FieldSpec(name, "text", "column", name) for name in EVENT_TEXT_FIELDS),
     FieldSpec("occurred_at", "datetime", "column", "occurred_at"),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from leadsift.contacts.values import ValueType, classify, coerce, join_types
-from leadsift.engagement.events import EXTRA_FIELDS
+from leadsift.engagement.criteria_fields import EXTRA_FIELDS
 from leadsift.errors import ImportFileError
 
 REFERENCES: Final = ("contact_id", "email", "phone", "external_id")

@@ -17,18 +17,10 @@ from typing import Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from leadsift.contacts.validators import normalise_email, normalise_phone
+from leadsift.engagement.criteria_fields import EXTRA_FIELDS
 from leadsift.engagement.event_fields import validated_fields
 from leadsift.engagement.schemas import EventIn, ItemError
 
-EXTRA_FIELDS: Final = (
-    "source",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-)
 MAX_PROPERTIES_BYTES: Final = 16_384
 _EVENT: Final = TypeAdapter(EventIn)
 # Bulk events name the same people again and again: each address is normalised once (both

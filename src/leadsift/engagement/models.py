@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.kit.orm import Base, IdType, JsonType, UtcDateTime
 
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-
 
 class Event(Base):
     """One thing a contact or an anonymous visitor did; append-only (stitching fills contact_id)."""

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from leadsift.engagement import repository
-from leadsift.engagement.events import EXTRA_FIELDS, PreparedEvent, error, prepare
+from leadsift.engagement.criteria_fields import EXTRA_FIELDS
+from leadsift.engagement.events import PreparedEvent, error, prepare
 from leadsift.engagement.schemas import EventView, IngestResult, ItemError
 from leadsift.errors import NotFoundError
 

@@ -23,8 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
+from leadsift.engagement.criteria_fields import UTM_FIELDS
 from leadsift.engagement.events import describe_validation
-from leadsift.engagement.models import UTM_FIELDS
 from leadsift.engagement.schemas import ANONYMOUS_ID_PATTERN, AnonymousId
 from leadsift.engagement.tokens import MAX_URL_LENGTH, without_identify_parameter
 from leadsift.errors import InvalidInputError, MalformedJsonError

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import sys
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.config import Settings
 from leadsift.db import Database
+from leadsift.errors import InvalidInputError
 
 
 @dataclass
@@ -86,3 +91,32 @@ def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
 def plain(value: Any) -> Text:
     """A value as a table cell, never read as Rich markup."""
     return Text("" if value is None else str(value))
+
+
+class AtomicCsv:
+    """A CSV written to a temporary file beside TARGET, moved into place only by `commit`
+    (a failed command leaves no half-written file)."""
+
+    def __init__(self, target: Path, header: Sequence[str], option: str = "--rejects") -> None:
+        if not target.parent.is_dir():
+            raise InvalidInputError(f"{option} {target}: folder {target.parent} does not exist")
+        self.target = target
+        handle, name = tempfile.mkstemp(prefix=".partial-", suffix=".csv", dir=target.parent)
+        self.temp = Path(name)
+        self.file = os.fdopen(handle, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(header)
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Append rows."""
+        self.writer.writerows(rows)
+
+    def commit(self) -> None:
+        """Move the finished file into place."""
+        self.file.close()
+        self.temp.replace(self.target)
+
+    def discard(self) -> None:
+        """Remove the partial file."""
+        self.file.close()
+        self.temp.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ from leadsift.qualification.policy import (
     CompiledPolicy,
     Move,
 )
+from leadsift.qualification.repository import STAGE_CHANGE_COLUMNS
 from leadsift.qualification.stages import Stage
 from leadsift.scoring.interest import InterestRuleSpec
 from leadsift.scoring.repository import rule_condition
@@ -292,16 +293,7 @@ def _apply_moves_sqlite(
     )
 
 
-_HISTORY_COLUMNS = (
-    "contact_id",
-    "from_stage",
-    "to_stage",
-    "reason",
-    "actor",
-    "playbook_version_id",
-    "explanation",
-    "changed_at",
-)
+_HISTORY_COLUMNS = STAGE_CHANGE_COLUMNS
 _SQLITE_HISTORY = (
     f"INSERT INTO stage_changes ({', '.join(_HISTORY_COLUMNS)}) "  # noqa: S608 - fixed names
     f"VALUES ({', '.join('?' for _ in _HISTORY_COLUMNS)})"

@@ -128,7 +128,7 @@ _EVALUATION_COLUMNS = (
     "field_values",
     "evaluated_at",
 )
-_STAGE_CHANGE_COLUMNS = (
+STAGE_CHANGE_COLUMNS = (
     "contact_id",
     "from_stage",
     "to_stage",
@@ -171,7 +171,7 @@ def write_evaluations(
     run = ContactEvaluation.__table__.alias("run")
     this_run = and_(run.c.playbook_version_id == version_id, run.c.evaluated_at == at)
     moves = _stage_changes(run, actor, version_id, at).where(this_run)
-    session.execute(insert(StageChange).from_select(_STAGE_CHANGE_COLUMNS, moves))
+    session.execute(insert(StageChange).from_select(STAGE_CHANGE_COLUMNS, moves))
     session.execute(_outcomes_update(run, at).where(this_run))
     return _counts(session, _counts_query(run).where(this_run))
 
