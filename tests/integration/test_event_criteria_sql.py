@@ -162,16 +162,23 @@ rule_strategy = st.fixed_dictionaries(
     generated=contacts_events,
     rules=st.lists(rule_strategy, min_size=1, max_size=5),
     half_life=st.sampled_from(("1h", "3d", "14d")),
+    everyone=st.booleans(),
 )
 def test_sql_interest_equals_the_python_breakdown(
-    session: Session, generated: list[list[dict]], rules: list[dict], half_life: str
+    session: Session,
+    generated: list[list[dict]],
+    rules: list[dict],
+    half_life: str,
+    everyone: bool,
 ) -> None:
+    """Both SQL paths (some contacts, as events arrive; everyone, as `score` runs: rules read
+    from the index, by a scan of properties, or both) equal the Python breakdown."""
     savepoint = session.begin_nested()
     try:
         facts = _insert(session, generated)
         model = compile_interest({"half_life": half_life, "rules": rules}, event_registry())
         assert model is not None
-        scoring_repository.write_interest(session, model, NOW, sorted(facts))
+        scoring_repository.write_interest(session, model, NOW, None if everyone else sorted(facts))
         stored = scoring_repository.stored_interest(session, sorted(facts))
         for contact_id, events in facts.items():
             expected = breakdown(model, events, NOW).total
