@@ -30,6 +30,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,7 @@ def main() -> None:
             duration=args.duration,
             quiet=args.quiet_wait,
         )
+        shutil.rmtree(folder, ignore_errors=True)
         for name, result, cpu, stored in runs:
             answered = result.requests - result.non_2xx
             per = 1000 if "1,000" in name else 1
