@@ -230,8 +230,8 @@ def pandas_reference(path: Path) -> dict[str, Any]:
 def time_counts(url: str) -> dict[str, dict[str, Any]]:
     """Each `contacts count` query in-process: best of 5 after a warm-up."""
     from leadsift.config import Settings
-    from leadsift.contacts import segments
     from leadsift.db import Database
+    from leadsift.segments import service as segments
 
     database = Database(url, Settings()).ready()
     out: dict[str, dict[str, Any]] = {}
@@ -265,19 +265,20 @@ def time_evaluation(url: str, playbook_path: Path, sample: int) -> dict[str, Any
 
     from leadsift.config import Settings
     from leadsift.contacts import bulk_repository, repository
-    from leadsift.contacts.segments import facts_of, field_registry
     from leadsift.criteria import Moment
     from leadsift.db import Database
-    from leadsift.qualification import service
+    from leadsift.qualification import playbooks
     from leadsift.qualification.evaluation import compile_playbook, evaluate_contact
     from leadsift.qualification.models import ContactEvaluation
+    from leadsift.segments.fields import profile_registry
+    from leadsift.segments.service import facts_of
 
     database = Database(url, Settings()).ready()
     try:
         with database.sessions() as session:
             text = playbook_path.read_text(encoding="utf-8")
-            playbook = service.load(session, text, str(playbook_path))
-            compiled = compile_playbook(playbook.canonical(), field_registry(session))
+            playbook = playbooks.load(session, text, str(playbook_path))
+            compiled = compile_playbook(playbook.canonical(), profile_registry(session))
             contacts = next(repository.contact_pages(session, page_size=sample, limit=sample))
             ids = [c.id for c in contacts]
             consent: dict[int, dict[str, bool]] = {i: {} for i in ids}

@@ -29,7 +29,7 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = _run(_tool("ruff"), "check", "src", "tests", "bench")
+    result = _run(_tool("ruff"), "check", "--no-cache", "src", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
