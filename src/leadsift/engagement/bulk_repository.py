@@ -9,7 +9,7 @@ SQLite timestamps as SQLAlchemy's text, properties as `json.dumps` text, keys as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Final
@@ -17,11 +17,10 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from leadsift.engagement.criteria_fields import EXTRA_FIELDS
+from leadsift.kit.sequences import pieces
 
 # Batches this large take the bulk path; smaller ones (one API request) the ORM statement.
 BULK_ROWS: Final = 500
-# SQLite allows 32,766 bound parameters per statement.
-_PIECE: Final = 5_000
 EVENT_COLUMNS: Final = (
     "type",
     "contact_id",
@@ -91,11 +90,6 @@ def _raw(session: Session) -> Any:
     return raw
 
 
-def _pieces(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), _PIECE):
-        yield values[start : start + _PIECE]
-
-
 def tune_for_bulk_import(session: Session) -> None:
     """SQLite: a page cache large enough for the event indexes of a million-event import.
 
@@ -122,7 +116,7 @@ def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[A
             return dict(cursor.fetchall())
     connection = session.connection()
     found: dict[Any, int] = {}
-    for piece in _pieces(values):
+    for piece in pieces(values):
         marks = ",".join("?" * len(piece))
         # The IS NOT NULL lets SQLite use the partial unique index.
         sql = (
@@ -149,7 +143,7 @@ def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes
             return {bytes(key): bytes(payload) for key, payload in cursor.fetchall()}
     connection = session.connection()
     found: dict[bytes, bytes] = {}
-    for piece in _pieces(dedup_keys):
+    for piece in pieces(dedup_keys):
         marks = ",".join("?" * len(piece))
         sql = f"SELECT dedup_key, payload_hash FROM events WHERE dedup_key IN ({marks})"  # noqa: S608
         found.update(

@@ -18,7 +18,6 @@ from leadsift.engagement import repository
 from leadsift.engagement.criteria_fields import EXTRA_FIELDS
 from leadsift.engagement.events import PreparedEvent, error, prepare
 from leadsift.engagement.schemas import EventView, IngestResult, ItemError
-from leadsift.errors import NotFoundError
 
 
 class AfterEvents(Protocol):
@@ -225,12 +224,6 @@ def timeline(
     """A contact's events (of EVENT_TYPE when given), oldest first."""
     events = repository.timeline(session, contact_id, limit, event_type=event_type)
     return [EventView.model_validate(e) for e in events]
-
-
-def require_events(session: Session) -> None:
-    """Fail with a clear message when the event log is empty (for commands that need it)."""
-    if repository.count_events(session) == 0:
-        raise NotFoundError("no events recorded yet: send some (API, `import events`, website)")
 
 
 def contact_exists(session: Session, contact_id: int) -> bool:

@@ -20,8 +20,8 @@ from leadsift.engagement import service
 from leadsift.errors import InvalidInputError, MalformedJsonError
 
 MAX_FIELDS: Final = 200
-# A transaction that lost a race (the same new email submitted twice at once; on SQLite, a
-# transaction that read before another writer committed cannot write) is run again.
+# A transaction that lost a race (the same new email submitted twice at once, or a deadlock
+# with the event writer on PostgreSQL) is run again.
 ATTEMPTS: Final = 8
 FIRST_PAUSE: Final = 0.005
 MAX_PAUSE: Final = 0.25

@@ -32,6 +32,7 @@ from leadsift.engagement.schemas import IngestResult
 from leadsift.engagement.service import AfterEvents, IngestOptions, ingest_requests
 from leadsift.errors import DatabaseError
 from leadsift.kit.clock import utcnow
+from leadsift.kit.sequences import pieces
 
 logger = logging.getLogger("leadsift.events")
 
@@ -102,9 +103,7 @@ class Rescorer:
         """Inline mode: rescore everything pending now (when stopping)."""
         with self._changed:
             taken, self._pending, self._since = self._pending, set(), None
-        ordered = sorted(taken)
-        for start in range(0, len(ordered), self.slice_size):
-            self._score(set(ordered[start : start + self.slice_size]))
+        self._score_in_slices(taken)
 
     def _take(self) -> set[int] | None:
         """The contacts due (after the delay), or None when stopping with nothing left."""
@@ -124,9 +123,12 @@ class Rescorer:
 
     def _run(self) -> None:
         while (contact_ids := self._take()) is not None:
-            ordered = sorted(contact_ids)  # one lock order for every pass (no deadlocks)
-            for start in range(0, len(ordered), self.slice_size):
-                self._score(set(ordered[start : start + self.slice_size]))
+            self._score_in_slices(contact_ids)
+
+    def _score_in_slices(self, contact_ids: set[int]) -> None:
+        # Sorted: one lock order for every pass (no deadlocks between passes).
+        for piece in pieces(sorted(contact_ids), self.slice_size):
+            self._score(set(piece))
 
     def _score(self, contact_ids: set[int]) -> None:
         try:

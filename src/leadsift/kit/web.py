@@ -108,12 +108,6 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def session(request: Request) -> Iterator[Session]:
-    """A unit of work per request: committed when the handler returns without error."""
-    with database_of(request).unit_of_work() as db_session:
-        yield db_session
-
-
 def reading_session(request: Request) -> Iterator[Session]:
     """A read-only unit of work per request (never waits for writers on SQLite)."""
     with database_of(request).unit_of_work(read_only=True) as db_session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.contacts import repository as contacts_repository
 from leadsift.contacts.criteria_fields import SCORE_SPECS, contact_registry
+from leadsift.engagement import repository as events_repository
 from leadsift.engagement.criteria_fields import event_registry
 from leadsift.errors import NotFoundError
 from leadsift.kit.clock import utcnow
@@ -88,7 +89,9 @@ def _checked(moves: list[Move]) -> list[Move]:
 
 def _conversions(session: Session, policy: CompiledPolicy, ids: Sequence[int] | None) -> list[Move]:
     buyers = sql.conversion_candidates(session, ids)
-    events = sql.event_rows(session, [b["id"] for b in buyers], list(CONVERSION_EVENTS))
+    events = events_repository.event_rows(
+        session, [b["id"] for b in buyers], list(CONVERSION_EVENTS)
+    )
     moves: list[Move] = []
     for buyer in buyers:
         moves += conversion(buyer, events[buyer["id"]][0])
@@ -105,7 +108,7 @@ def _promotions(
         if policy.interest is not None
         else {}
     )
-    raised = sql.event_rows(
+    raised = events_repository.event_rows(
         session, chosen, list(HAND_RAISER_EVENTS), since=now - policy.hand_raiser_window
     )
     return [
@@ -183,8 +186,3 @@ def explain_interest(session: Session, contact_id: int) -> dict[str, Any] | None
     now = utcnow()
     found = scoring.explain_interest(session, policy.interest, [contact_id], now)
     return found[contact_id].as_json()
-
-
-def stages_after(session: Session, contact_ids: Collection[int]) -> dict[int, str]:
-    """The stage of each contact (after a policy run), for answers."""
-    return dict(sql.stage_of(session, sorted(contact_ids)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from leadsift.contacts.models import Contact
 from leadsift.criteria import Moment
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.models import Event
+from leadsift.kit.sequences import pieces
 from leadsift.qualification.models import StageChange
 from leadsift.qualification.policy import (
     CONVERSION_EVENTS,
@@ -41,14 +42,12 @@ from leadsift.scoring.interest import InterestRuleSpec
 from leadsift.scoring.repository import rule_condition
 from leadsift.segments.repository import WorkspaceSqlFields
 
-_PIECE = 5_000
 _CONTACT_COLUMNS = ("id", "stage", "stage_reason", "stage_changed_at", "fit")
 
 
 def _pieces(ids: Sequence[int] | None) -> list[Sequence[int] | None]:
-    if ids is None:
-        return [None]
-    return [ids[i : i + _PIECE] for i in range(0, len(ids), _PIECE)]
+    """Everyone (None) in one statement; given contacts, IN lists of bounded length."""
+    return [None] if ids is None else list(pieces(ids))
 
 
 def _contacts(*extra: Any) -> Any:
@@ -170,26 +169,6 @@ def _earning_points(rules: Sequence[InterestRuleSpec], moment: Moment) -> Any:
     return or_(Event.type.in_(whole), *partial) if whole else or_(*partial)
 
 
-def event_rows(
-    session: Session,
-    contact_ids: Sequence[int],
-    types: Sequence[str],
-    since: datetime | None = None,
-) -> dict[int, list[dict[str, Any]]]:
-    """Events of these contacts and types (since a time when given), oldest first, as dicts."""
-    found: dict[int, list[dict[str, Any]]] = {contact_id: [] for contact_id in contact_ids}
-    table = Event.__table__
-    for piece in _pieces(list(contact_ids)):
-        assert piece is not None  # noqa: S101
-        query = select(table).where(table.c.contact_id.in_(list(piece)), table.c.type.in_(types))
-        if since is not None:
-            query = query.where(table.c.occurred_at >= since)
-        ordered = query.order_by(table.c.occurred_at, table.c.id)
-        for row in session.connection().execute(ordered).mappings():
-            found[row["contact_id"]].append(dict(row))
-    return found
-
-
 def prepare_bulk(session: Session) -> None:
     """Before a policy run over everyone: on PostgreSQL, no JIT, and fresh statistics of
     `contacts` when most rows changed since the last ANALYZE (after `qualify`, the stage
@@ -300,10 +279,3 @@ _SQLITE_HISTORY = (
 )
 _SQLITE_MOVE = "UPDATE contacts SET stage = ?, stage_reason = ?, stage_changed_at = ? WHERE id = ?"
 _json_text = json.JSONEncoder().encode
-
-
-def stage_of(session: Session, contact_ids: Sequence[int]) -> Mapping[int, str]:
-    """The current stage of these contacts."""
-    table = Contact.__table__
-    query = select(table.c.id, table.c.stage).where(table.c.id.in_(list(contact_ids)))
-    return {contact_id: stage for contact_id, stage in session.execute(query)}

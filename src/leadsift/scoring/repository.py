@@ -4,7 +4,7 @@ events of the rules' types, written to `contact_scores`."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from leadsift.criteria import Moment
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.criteria_sql import EventSqlFields
 from leadsift.engagement.models import Event
+from leadsift.kit.sequences import pieces
 from leadsift.kit.sqljson import epoch_seconds
 from leadsift.scoring.interest import (
     FORGOTTEN_AFTER_HALF_LIVES,
@@ -30,8 +31,6 @@ from leadsift.scoring.interest import (
     InterestRuleSpec,
 )
 
-# Contacts rescored in one statement (SQLite allows 32,766 bound parameters).
-_PIECE = 5_000
 _SCORES = cast(Table, ContactScore.__table__)
 # The index the everyone pass reads events through, in contact order, when it holds every
 # column the rules read.
@@ -235,8 +234,7 @@ def write_interest(
     if contact_ids is None:
         _write_everyone(session, model, now)
         return
-    for start in range(0, len(contact_ids), _PIECE):
-        piece = contact_ids[start : start + _PIECE]
+    for piece in pieces(contact_ids):
         session.execute(delete(ContactScore).where(ContactScore.contact_id.in_(list(piece))))
         if model is not None and model.rules:
             _insert_scores(session, interest_query(model, now, piece).subquery(), now)
@@ -264,25 +262,6 @@ def _write_everyone(session: Session, model: InterestModel | None, now: datetime
     _insert_scores(session, _with_total(sums, model).subquery(), now)
     if streamed:
         session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
-
-
-def event_facts(
-    session: Session, contact_ids: Sequence[int], types: Sequence[str]
-) -> dict[int, list[Mapping[str, Any]]]:
-    """The events of these contacts and types as rows (oldest first), by contact."""
-    table = Event.__table__
-    found: dict[int, list[Mapping[str, Any]]] = {contact_id: [] for contact_id in contact_ids}
-    for start in range(0, len(contact_ids), _PIECE):
-        piece = list(contact_ids[start : start + _PIECE])
-        query = (
-            select(table)
-            .where(table.c.contact_id.in_(piece), table.c.type.in_(list(types)))
-            .order_by(table.c.occurred_at, table.c.id)
-        )
-        for row in session.connection().execute(query).mappings():
-            # A row mapping reads like the event's dict (its keys are the column names).
-            found[row["contact_id"]].append(cast(Mapping[str, Any], row))
-    return found
 
 
 def stored_interest(session: Session, contact_ids: Sequence[int]) -> dict[int, float]:

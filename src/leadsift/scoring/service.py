@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from leadsift.engagement import repository as events_repository
 from leadsift.scoring import repository
 from leadsift.scoring.interest import InterestBreakdown, InterestModel, breakdown
 
@@ -29,7 +30,7 @@ def explain_interest(
 ) -> dict[int, InterestBreakdown]:
     """The interest of each contact at NOW, rule by rule and event by event."""
     # Rows, not ORM objects: a bulk run explains thousands of promotions at once.
-    events = repository.event_facts(session, sorted(contact_ids), model.event_types())
+    events = events_repository.event_rows(session, sorted(contact_ids), model.event_types())
     return {contact_id: breakdown(model, found, now) for contact_id, found in events.items()}
 
 
