@@ -17,8 +17,8 @@ recording never changes the answer: the GIF is shown and the click lands even if
 Every route but the script is rate limited per client IP, and every answer (errors included)
 carries `Access-Control-Allow-Origin: *` so the script on the customer's site can read it;
 no cookie of ours is ever set or read (the visitor id is the site's first-party cookie, sent in
-the payload). Events go through the app's EventWriter, so known visitors are rescored before
-the answer.
+the payload). Events go through the app's EventWriter, so known visitors are rescored as API
+events are: before the answer, or under load within a tenth of a second after it.
 
 Identification by tracked link: the click redirect appends `ls_t`, a token signed for
 "identify" naming the contact and expiring an hour later, to the registered URL. The script on
@@ -56,7 +56,7 @@ from leadsift.engagement.schemas import IngestResult
 from leadsift.errors import InvalidInputError, LeadsiftError, RateLimitedError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.ratelimit import RateLimiter
-from leadsift.kit.web import client_ip, database_of, error_body, settings_of
+from leadsift.kit.web import client_ip, database_of, error_response, settings_of
 
 logger = logging.getLogger("leadsift.tracking")
 # A repeat within the idempotency window (see web_events) is "already recorded", not an error.
@@ -94,11 +94,6 @@ def _throttle(request: Request) -> None:
         )
 
 
-def _error(exc: LeadsiftError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else {}
-    return JSONResponse(error_body(exc.code, exc.message), exc.http_status, headers=headers)
-
-
 class PublicRoute(APIRoute):
     """A public route: rate limited per client IP, its answers readable from any site."""
 
@@ -111,7 +106,7 @@ class PublicRoute(APIRoute):
                 _throttle(request)
                 response = await handle(request)
             except LeadsiftError as exc:
-                response = _error(exc)
+                response = error_response(exc)
             response.headers["Access-Control-Allow-Origin"] = "*"
             return response
 

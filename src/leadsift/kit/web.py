@@ -26,6 +26,11 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 def _leadsift_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LeadsiftError)  # noqa: S101 — registered for this class only
+    return error_response(exc)
+
+
+def error_response(exc: LeadsiftError) -> JSONResponse:
+    """A leadsift error as its JSON answer, with its status (and Retry-After, WWW-Authenticate)."""
     headers = {}
     if isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after)
