@@ -12,9 +12,9 @@ from leadsift.contacts.models import Contact, ContactScore
 from leadsift.db import Database
 from leadsift.engagement.criteria_fields import event_registry
 from leadsift.engagement.service import ingest
+from leadsift.interest import repository
+from leadsift.interest.decay import compile_interest
 from leadsift.kit.clock import utcnow
-from leadsift.scoring import repository
-from leadsift.scoring.interest import compile_interest
 
 MODEL = compile_interest(
     {"half_life": "14d", "rules": [{"event": "page_view", "points": 10}]}, event_registry()

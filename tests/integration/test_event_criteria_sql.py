@@ -22,8 +22,8 @@ from leadsift.criteria import Moment, compile_criteria, evaluate
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.criteria_fields import event_registry
 from leadsift.engagement.models import Event
-from leadsift.scoring import repository as scoring_repository
-from leadsift.scoring.interest import breakdown, compile_interest
+from leadsift.interest import repository as scoring_repository
+from leadsift.interest.decay import breakdown, compile_interest
 from leadsift.segments.repository import WorkspaceSqlFields
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from leadsift.engagement.criteria_fields import event_registry
-from leadsift.scoring.interest import (
+from leadsift.interest.decay import (
     InterestModel,
     breakdown,
     clamp,

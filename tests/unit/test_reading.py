@@ -128,8 +128,9 @@ def test_explicit_encoding_that_does_not_fit(tmp_path: Path) -> None:
 
 
 def test_unknown_encoding(tmp_path: Path) -> None:
-    assert "unknown encoding 'klingon'" in _error(_write(tmp_path / "k.csv", "a\n1\n"),
-                                                  encoding="klingon")
+    assert "unknown encoding 'klingon'" in _error(
+        _write(tmp_path / "k.csv", "a\n1\n"), encoding="klingon"
+    )
 
 
 def test_utf16_is_recognised_and_readable_when_asked(tmp_path: Path) -> None:
@@ -170,21 +171,34 @@ def _workbook(path: Path, rows: list[list[object]]) -> Path:
 
 
 def test_xlsx_cells_become_strings(tmp_path: Path) -> None:
-    path = _workbook(tmp_path / "c.xlsx", [
-        ["email", " Phone ", "Born", "Seen", "Score", "Ratio", "VIP", "Notes", None],
-        ["a@x.fr", 33612345678, date(1990, 4, 3),
-         datetime(2024, 3, 1, 14, 30),  # noqa: DTZ001 — Excel datetimes have no time zone
-         3.0, 0.25, True, None, None],
-        [None] * 9,
-        ["b@x.fr", "06 12", "1990-04-03", None, -2, 1.5, False, " spaced ", None],
-    ])
+    path = _workbook(
+        tmp_path / "c.xlsx",
+        [
+            ["email", " Phone ", "Born", "Seen", "Score", "Ratio", "VIP", "Notes", None],
+            [
+                "a@x.fr",
+                33612345678,
+                date(1990, 4, 3),
+                datetime(2024, 3, 1, 14, 30),  # noqa: DTZ001 — Excel datetimes have no time zone
+                3.0,
+                0.25,
+                True,
+                None,
+                None,
+            ],
+            [None] * 9,
+            ["b@x.fr", "06 12", "1990-04-03", None, -2, 1.5, False, " spaced ", None],
+        ],
+    )
     reader, rows = _read(path)
     info = reader.info
     assert (info.file_format, info.encoding, info.delimiter) == ("xlsx", None, None)
     assert info.headers == ("email", "Phone", "Born", "Seen", "Score", "Ratio", "VIP", "Notes")
     assert rows == [
-        (2, ["a@x.fr", "33612345678", "1990-04-03", "2024-03-01T14:30:00", "3", "0.25", "true",
-             ""]),
+        (
+            2,
+            ["a@x.fr", "33612345678", "1990-04-03", "2024-03-01T14:30:00", "3", "0.25", "true", ""],
+        ),
         (4, ["b@x.fr", "06 12", "1990-04-03", "", "-2", "1.5", "false", " spaced "]),
     ]
     assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -198,8 +212,10 @@ def test_xlsx_is_recognised_by_its_content(tmp_path: Path) -> None:
 
 
 def test_xlsx_value_without_header(tmp_path: Path) -> None:
-    path = _workbook(tmp_path / "x.xlsx", [["email", "name"], ["a@x.fr", "Ann"],
-                                           ["b@x.fr", "Bob", None, "stray"]])
+    path = _workbook(
+        tmp_path / "x.xlsx",
+        [["email", "name"], ["a@x.fr", "Ann"], ["b@x.fr", "Bob", None, "stray"]],
+    )
     assert "row 3: column 4 has a value but no header" in _error(path)
 
 
@@ -210,15 +226,25 @@ def test_corrupt_xlsx(tmp_path: Path) -> None:
 
 
 def test_jsonl_headers_are_the_union_of_keys(tmp_path: Path) -> None:
-    lines = [{"email": "a@x.fr", "age": 31, "vip": True}, {},
-             {"email": "b@x.fr", "score": 2.5, "vip": None, "city": "Lyon"}]
-    text = "\n".join(json.dumps(line) for line in lines[:1]) + "\n\n" + "\n".join(
-        json.dumps(line) for line in lines[1:]) + "\n"
+    lines = [
+        {"email": "a@x.fr", "age": 31, "vip": True},
+        {},
+        {"email": "b@x.fr", "score": 2.5, "vip": None, "city": "Lyon"},
+    ]
+    text = (
+        "\n".join(json.dumps(line) for line in lines[:1])
+        + "\n\n"
+        + "\n".join(json.dumps(line) for line in lines[1:])
+        + "\n"
+    )
     reader, rows = _read(_write(tmp_path / "c.jsonl", text))
     assert (reader.info.file_format, reader.info.delimiter) == ("jsonl", None)
     assert reader.info.headers == ("email", "age", "vip", "score", "city")
-    assert rows == [(2, ["a@x.fr", "31", "true", "", ""]), (3, ["", "", "", "", ""]),
-                    (4, ["b@x.fr", "", "", "2.5", "Lyon"])]
+    assert rows == [
+        (2, ["a@x.fr", "31", "true", "", ""]),
+        (3, ["", "", "", "", ""]),
+        (4, ["b@x.fr", "", "", "2.5", "Lyon"]),
+    ]
 
 
 def test_jsonl_is_recognised_by_its_first_brace(tmp_path: Path) -> None:
@@ -226,12 +252,15 @@ def test_jsonl_is_recognised_by_its_first_brace(tmp_path: Path) -> None:
     assert reader.info.file_format == "jsonl" and rows == [(2, ["a@x.fr"])]
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ('{"email": "b@x.fr"', "line 3: not valid JSON"),
-    ('["b@x.fr"]', "line 3: a JSON list — each line must be one JSON object"),
-    ('{"email": "b@x.fr", "address": {"city": "Lyon"}}', "line 3, key 'address': nested"),
-    ('{"email": "b@x.fr", "tags": ["a"]}', "line 3, key 'tags': nested"),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"email": "b@x.fr"', "line 3: not valid JSON"),
+        ('["b@x.fr"]', "line 3: a JSON list — each line must be one JSON object"),
+        ('{"email": "b@x.fr", "address": {"city": "Lyon"}}', "line 3, key 'address': nested"),
+        ('{"email": "b@x.fr", "tags": ["a"]}', "line 3, key 'tags': nested"),
+    ],
+)
 def test_bad_jsonl_lines(tmp_path: Path, line: str, expected: str) -> None:
     path = _write(tmp_path / "bad.ndjson", '{"email": "a@x.fr"}\n\n' + line + "\n")
     assert expected in _error(path)
@@ -246,23 +275,29 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
     assert "is a folder" in _error(tmp_path / "exports")
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (b"", "the file is empty"),
-    (b"  \n\r\n\t\n", "the file is empty"),
-    (b"\xef\xbb\xbf\n\n", "the file is empty"),
-    (b"email,phone\n", "has a header row but no data rows"),
-    (b"email,phone\n\n\n", "has a header row but no data rows"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "the file is empty"),
+        (b"  \n\r\n\t\n", "the file is empty"),
+        (b"\xef\xbb\xbf\n\n", "the file is empty"),
+        (b"email,phone\n", "has a header row but no data rows"),
+        (b"email,phone\n\n\n", "has a header row but no data rows"),
+    ],
+)
 def test_nothing_to_import(tmp_path: Path, data: bytes, expected: str) -> None:
     assert expected in _error(_write(tmp_path / "contacts.csv", data))
 
 
-@pytest.mark.parametrize("data", [
-    bytes(range(256)) * 64,
-    random.Random(7).randbytes(300),
-    b"\x89PNG\r\n\x1a\n" + b"IHDR" * 10,
-    b"email,name\na@x.fr,Ann\x00\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(range(256)) * 64,
+        random.Random(7).randbytes(300),
+        b"\x89PNG\r\n\x1a\n" + b"IHDR" * 10,
+        b"email,name\na@x.fr,Ann\x00\n",
+    ],
+)
 def test_binary_content(tmp_path: Path, data: bytes) -> None:
     message = _error(_write(tmp_path / "contacts.csv", data))
     assert message == "contacts.csv: not a text, CSV, XLSX or JSON Lines file (binary content)"
@@ -276,15 +311,20 @@ def test_old_xls_gets_a_hint(tmp_path: Path) -> None:
 def test_undecodable_bytes(tmp_path: Path) -> None:
     path = _write(tmp_path / "mixed.csv", b"email,name\na@x.fr,Ann\nb@x.fr,\x81\x8d\x8f\n")
     message = _error(path)
-    assert message == ("mixed.csv: undecodable bytes at row 3 (byte offset 29): not UTF-8 or "
-                       "Windows-1252 — re-save as UTF-8 or pass --encoding")
+    assert message == (
+        "mixed.csv: undecodable bytes at row 3 (byte offset 29): not UTF-8 or "
+        "Windows-1252 — re-save as UTF-8 or pass --encoding"
+    )
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (b"email,name\na@x.fr,Ann\nb@x.fr,Bob,extra\n", "row 3: 3 cells but the header has 2"),
-    (b"email;name;city\na@x.fr;Ann;Lyon\nb@x.fr;Bob\n", "row 3: 2 cells but the header has 3"),
-    (b"email;name;city\na@x.fr;Ann\n", "row 2: 2 cells but the header has 3"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"email,name\na@x.fr,Ann\nb@x.fr,Bob,extra\n", "row 3: 3 cells but the header has 2"),
+        (b"email;name;city\na@x.fr;Ann;Lyon\nb@x.fr;Bob\n", "row 3: 2 cells but the header has 3"),
+        (b"email;name;city\na@x.fr;Ann\n", "row 2: 2 cells but the header has 3"),
+    ],
+)
 def test_ragged_rows(tmp_path: Path, data: bytes, expected: str) -> None:
     message = _error(_write(tmp_path / "ragged.csv", data))
     assert expected in message and "check the delimiter or quoting" in message
@@ -312,8 +352,9 @@ def test_a_50_mb_line_is_refused_quickly(tmp_path: Path) -> None:
         assert next(rows) == (2, ["a@x.fr", "short"])
         with pytest.raises(ImportFileError) as caught:
             next(rows)
-    assert str(caught.value) == ("huge.csv row 3: a value is longer than 10,000,000 characters "
-                                 "— is this the right file?")
+    assert str(caught.value) == (
+        "huge.csv row 3: a value is longer than 10,000,000 characters — is this the right file?"
+    )
     assert clock.perf_counter() - started < 5
 
 

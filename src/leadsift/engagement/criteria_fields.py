@@ -23,6 +23,7 @@ def event_registry() -> FieldRegistry:
     """Event columns, and `properties.<key>` typed by the literal it is compared with."""
     return FieldRegistry.of(EVENT_SPECS, properties=True)
 
+
 # The event types leadsift itself produces or expects (DESIGN §6); any other lower-case name
 # is a custom type.
 STANDARD_EVENT_TYPES: tuple[str, ...] = (

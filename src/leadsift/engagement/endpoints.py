@@ -62,7 +62,7 @@ def _events_of(body: bytes) -> tuple[list[Any], bool]:
         unknown = sorted(set(document) - {"events"})
         if unknown:
             raise InvalidInputError(
-                f"unknown field(s) {', '.join(unknown)}; a batch is {{\"events\": [...]}}"
+                f'unknown field(s) {", ".join(unknown)}; a batch is {{"events": [...]}}'
             )
         events = document["events"]
         if not isinstance(events, list):

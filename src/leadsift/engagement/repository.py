@@ -16,6 +16,8 @@ from leadsift.kit.sequences import pieces
 # Core columns, not ORM attributes: this runs for every group of API requests, and an ORM
 # select costs several times more Python than the query itself.
 _LINKS = VisitorLink.__table__.c
+
+
 def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[Any, int]:
     """Contact ids by the value of one identifier (id, email, phone or external id); driver-level
     SQL at any size (one round trip either way, and less Python than an ORM statement)."""
@@ -26,9 +28,7 @@ def linked_contacts(session: Session, anonymous_ids: Sequence[str]) -> dict[str,
     """The contact each anonymous visitor id is known to belong to."""
     found: dict[str, int] = {}
     for piece in pieces(list(anonymous_ids)):
-        query = select(_LINKS.anonymous_id, _LINKS.contact_id).where(
-            _LINKS.anonymous_id.in_(piece)
-        )
+        query = select(_LINKS.anonymous_id, _LINKS.contact_id).where(_LINKS.anonymous_id.in_(piece))
         found.update({aid: contact_id for aid, contact_id in session.execute(query)})
     return found
 

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from leadsift.criteria import Criteria, FieldRegistry, compile_criteria
+from leadsift.interest.decay import InterestBreakdown, InterestModel, compile_interest
 from leadsift.kit.durations import format_duration, parse_duration
 from leadsift.qualification.stages import Stage
-from leadsift.scoring.interest import InterestBreakdown, InterestModel, compile_interest
 
 HAND_RAISER_EVENTS: Final = ("callback_requested", "email_replied", "form_submitted", "sms_replied")
 # Event type -> the reason code of the move to customer.

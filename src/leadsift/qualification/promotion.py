@@ -22,6 +22,7 @@ from leadsift.contacts.criteria_fields import SCORE_SPECS, contact_registry
 from leadsift.engagement import repository as events_repository
 from leadsift.engagement.criteria_fields import event_registry
 from leadsift.errors import NotFoundError
+from leadsift.interest import service as interest_service
 from leadsift.kit.clock import utcnow
 from leadsift.qualification import playbooks, repository
 from leadsift.qualification import promotion_repository as sql
@@ -38,7 +39,6 @@ from leadsift.qualification.policy import (
 )
 from leadsift.qualification.schemas import ScoreSummary
 from leadsift.qualification.stages import check_transition
-from leadsift.scoring import service as scoring
 
 
 @lru_cache(maxsize=32)
@@ -77,7 +77,7 @@ def after_events(session: Session, contact_ids: set[int], now: datetime) -> None
     policy = active_policy(session)
     if policy is None:
         return
-    scoring.rescore(session, policy.interest, now, contact_ids)
+    interest_service.rescore(session, policy.interest, now, contact_ids)
     apply_policy(session, policy, now, sorted(contact_ids), recycle_leads=False)
 
 
@@ -104,7 +104,7 @@ def _promotions(
     candidates = sql.promotion_candidates(session, policy, now, ids)
     chosen = [c["id"] for c in candidates]
     breakdowns = (
-        scoring.explain_interest(session, policy.interest, chosen, now)
+        interest_service.explain_interest(session, policy.interest, chosen, now)
         if policy.interest is not None
         else {}
     )
@@ -165,12 +165,12 @@ def score(
         version = found
     policy = policy_of(session, version)
     now = utcnow()
-    scoring.rescore(session, policy.interest, now, None)
+    interest_service.rescore(session, policy.interest, now, None)
     moves = apply_policy(session, policy, now, None, recycle_leads=True)
     return ScoreSummary(
         playbook=version.name,
         playbook_version=version.version,
-        scored=scoring.scored_count(session),
+        scored=interest_service.scored_count(session),
         moves=dict(sorted(moves.items())),
         stages=repository.stage_counts(session),
         dry_run=dry_run,
@@ -184,5 +184,5 @@ def explain_interest(session: Session, contact_id: int) -> dict[str, Any] | None
     if policy is None or policy.interest is None:
         return None
     now = utcnow()
-    found = scoring.explain_interest(session, policy.interest, [contact_id], now)
+    found = interest_service.explain_interest(session, policy.interest, [contact_id], now)
     return found[contact_id].as_json()

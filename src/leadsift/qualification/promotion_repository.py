@@ -26,6 +26,8 @@ from leadsift.contacts.models import Contact
 from leadsift.criteria import Moment
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.models import Event
+from leadsift.interest.decay import InterestRuleSpec
+from leadsift.interest.repository import rule_condition
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.models import StageChange
 from leadsift.qualification.policy import (
@@ -38,8 +40,6 @@ from leadsift.qualification.policy import (
 )
 from leadsift.qualification.repository import STAGE_CHANGE_COLUMNS
 from leadsift.qualification.stages import Stage
-from leadsift.scoring.interest import InterestRuleSpec
-from leadsift.scoring.repository import rule_condition
 from leadsift.segments.repository import WorkspaceSqlFields
 
 _CONTACT_COLUMNS = ("id", "stage", "stage_reason", "stage_changed_at", "fit")

@@ -1,1 +1,1 @@
-"""Scores: interest from events with time decay (pure rules) and its set-based computation."""
+"""Predictive scoring: models learnt from the workspace's own history, their store and scores."""

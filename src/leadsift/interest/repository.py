@@ -1,4 +1,4 @@
-"""The interest formula of `scoring.interest` in SQL, set-based: one grouped pass over the
+"""The interest formula of `interest.decay` in SQL, set-based: one grouped pass over the
 events of the rules' types, written to `contact_scores`."""
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from leadsift.criteria import Moment
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.criteria_sql import EventSqlFields
 from leadsift.engagement.models import Event
-from leadsift.kit.sequences import pieces
-from leadsift.kit.sqljson import epoch_seconds
-from leadsift.scoring.interest import (
+from leadsift.interest.decay import (
     FORGOTTEN_AFTER_HALF_LIVES,
     InterestModel,
     InterestRuleSpec,
 )
+from leadsift.kit.sequences import pieces
+from leadsift.kit.sqljson import epoch_seconds
 
 _SCORES = cast(Table, ContactScore.__table__)
 # The index the everyone pass reads events through, in contact order, when it holds every
@@ -69,7 +69,7 @@ def _clamped(total: Any, rule: InterestRuleSpec) -> Any:
 
 
 def _weight(model: InterestModel, now: datetime, events: FromClause) -> Any:
-    """The decayed share of an event's points at NOW (the `decay` of `scoring.interest`).
+    """The decayed share of an event's points at NOW (the `decay` of `interest.decay`).
 
     The bounds compare the timestamp column itself (exact, and cheap on both engines); the age
     in seconds is computed only for the events in between.

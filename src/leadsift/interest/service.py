@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from leadsift.engagement import repository as events_repository
-from leadsift.scoring import repository
-from leadsift.scoring.interest import InterestBreakdown, InterestModel, breakdown
+from leadsift.interest import repository
+from leadsift.interest.decay import InterestBreakdown, InterestModel, breakdown
 
 
 def rescore(

@@ -5,7 +5,7 @@ interest(t) = Σ_rules clamp_r( Σ_events matching r  points_r · 2^(−(t − t
 where clamp_r limits a rule's decayed total to its cap (to −cap for negative points), and an
 event dated after t counts in full. Every matching rule counts an event (a pricing page view
 can earn both "any page view" and "pricing page" points). The SQL computation of the same
-formula lives in `scoring.repository`; `breakdown` is the one used to explain a score.
+formula lives in `interest.repository`; `breakdown` is the one used to explain a score.
 """
 
 from __future__ import annotations
