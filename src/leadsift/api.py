@@ -26,7 +26,7 @@ from leadsift.engagement import tracking
 from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
 from leadsift.kit.web import BodyLimit, install_error_handlers
-from leadsift.qualification.promotion import after_events
+from leadsift.scoring.service import after_events
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

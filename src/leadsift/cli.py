@@ -11,15 +11,16 @@ import typer
 from leadsift.access.cli import apikey_app
 from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
-from leadsift.contacts.cli import contacts_app, import_app
+from leadsift.contacts.cli import after_import, contacts_app, import_app
 from leadsift.demo.cli import register as register_demo
 from leadsift.engagement.cli import register as register_engagement
 from leadsift.engagement.tracking_cli import register as register_tracking
 from leadsift.errors import LeadsiftError
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
-from leadsift.qualification import promotion
 from leadsift.qualification.cli import register as register_qualification
+from leadsift.scoring import service as scoring
+from leadsift.scoring.cli import register as register_scoring
 from leadsift.segments.cli import register as register_segments
 
 app = typer.Typer(
@@ -36,7 +37,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 register_segments(contacts_app)
 register_qualification(app, contacts_app)
-register_engagement(app, import_app, promotion.after_events)
+register_engagement(app, import_app, scoring.after_events)
+register_scoring(app)
+after_import(scoring.score_contacts)
 register_demo(app)
 register_tracking(app)
 register_backup(app)

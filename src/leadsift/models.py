@@ -7,6 +7,7 @@ from leadsift.contacts import models as contacts_models
 from leadsift.engagement import models as engagement_models
 from leadsift.kit.orm import Base
 from leadsift.qualification import models as qualification_models
+from leadsift.scoring import models as scoring_models
 
 metadata = Base.metadata
 
@@ -16,4 +17,5 @@ __all__ = [
     "engagement_models",
     "metadata",
     "qualification_models",
+    "scoring_models",
 ]

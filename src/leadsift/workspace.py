@@ -19,6 +19,9 @@ from leadsift.kit.clock import utcnow
 from leadsift.qualification import promotion
 from leadsift.qualification import service as qualification
 from leadsift.qualification.schemas import Explanation, QualifySummary, ScoreSummary
+from leadsift.scoring import service as scoring
+from leadsift.scoring.schemas import ScoreRun, TrainRequest, TrainSummary
+from leadsift.scoring.training import train_model
 from leadsift.segments import service as segments
 
 
@@ -60,9 +63,21 @@ class Workspace:
             return qualification.qualify(session, text, path.name, dry_run=dry_run)
 
     def explain(self, ref: str | int) -> Explanation:
-        """Why a contact is in its stage: history and the last evaluation."""
+        """Why a contact is in its stage: history, last evaluation, interest and prediction."""
         with self.database.unit_of_work() as session:
-            return qualification.explain(session, str(ref), self.settings.default_region)
+            found = qualification.explain(session, str(ref), self.settings.default_region)
+            predicted = scoring.explain(session, found.contact_id, utcnow())
+            return found.model_copy(update={"prediction": predicted})
+
+    def train_model(self, request: TrainRequest | None = None) -> TrainSummary:
+        """Learn who converts from the workspace's history; the new model becomes active."""
+        with self.database.unit_of_work() as session:
+            return train_model(session, request or TrainRequest(), utcnow())
+
+    def score_model(self) -> ScoreRun:
+        """Write every contact's probability and priority with the active model."""
+        with self.database.unit_of_work() as session:
+            return scoring.score_everyone(session, utcnow())
 
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> IngestResult:
         """Record events (dicts shaped like the API's), then rescore and move their contacts."""
@@ -73,7 +88,7 @@ class Workspace:
         with self.database.unit_of_work() as session:
             now = utcnow()
             recorded = engagement.ingest(session, list(events), now=now, options=options)
-            promotion.after_events(session, recorded.contact_ids, now)
+            scoring.after_events(session, recorded.contact_ids, now)
             return recorded.result
 
     def score(self, playbook: str | Path | None = None) -> ScoreSummary:

@@ -276,7 +276,14 @@ def test_contacts_by_id_only(
     assert missing.json() == {"error": {"code": "not_found", "message": "no contact 999"}}
     contact = client.get(f"/api/v1/contacts/{ids['Nina']}", headers=bearer(token)).json()
     assert (contact["stage"], contact["stage_reason"]) == ("unqualified", "criteria_not_met")
-    assert contact["scores"] == {"fit": 0, "interest": 0.0, "interest_at": None}
+    assert contact["scores"] == {
+        "fit": 0,
+        "interest": 0.0,
+        "interest_at": None,
+        "probability": None,
+        "priority": None,
+        "predicted_at": None,
+    }
 
 
 def test_the_openapi_document_describes_the_event_body(client: TestClient) -> None:

@@ -306,7 +306,9 @@ def test_canonical_has_every_key_in_order_with_durations_as_text() -> None:
         "interest",
         "qualify",
         "recycle_after",
+        "value",
     ]
+    assert canonical["value"] == {"deal": 100.0, "call_cost": 5.0, "message_cost": 0.05}
     assert canonical["interest"]["half_life"] == "2w"
     assert canonical["recycle_after"] == "30d"
     assert canonical["fit"][1] == {"when": 'job = "student"', "points": -10, "label": None}
@@ -367,3 +369,14 @@ def test_the_example_playbooks_load_and_their_expectations_add_up(folder: str) -
     assert expected["contacts"] == len(rows)
     assert expected["lead"] + sum(unqualified.values()) == len(rows)
     assert min(expected["lead"], *unqualified.values()) > 0
+
+
+def test_value_policy_amounts_are_checked() -> None:
+    text = "name: x\neligibility: age > 1\nvalue: {deal: -5, call_cost: ten}\n"
+    problems = _problems(text)
+    assert [(p.path, p.message) for p in problems] == [
+        ("value.deal", "an amount must not be negative, got -5"),
+        ("value.call_cost", "expected an amount such as 250 or 4.5, got 'ten'"),
+    ]
+    given = load_playbook("name: x\neligibility: age > 1\nvalue: {deal: 250}\n", source="p")
+    assert (given.value.deal, given.value.call_cost) == (250.0, 5.0)

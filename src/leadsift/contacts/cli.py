@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from leadsift.contacts import lookup, service
 from leadsift.contacts.normalise import Rejection
 from leadsift.contacts.schemas import ImportOptions, ImportSummary
 from leadsift.kit.cli import AtomicCsv, CliState, emit_json, key_value_table, state, stderr, stdout
+from leadsift.kit.clock import utcnow
 
 import_app = typer.Typer(help="Import contacts, and undo an import.", no_args_is_help=True)
+# What follows an import in its transaction, given the contacts it created or changed: set by
+# the root CLI (the active model scores them), since contacts know nothing of the layers above.
+AfterImport = Callable[[Session, Sequence[int], datetime], object]
+_after_import: list[AfterImport] = []
+
+
+def after_import(hook: AfterImport) -> None:
+    """Run HOOK after every committed `import contacts` (in the same transaction)."""
+    _after_import.append(hook)
+
+
 contacts_app = typer.Typer(help="Look at and export contacts.", no_args_is_help=True)
 
 
@@ -113,9 +127,14 @@ def _run_import(
             bar.update(task, completed=done, total=total)
 
         with database.unit_of_work(dry_run=options.dry_run) as session:
-            return service.import_contacts(
+            summary = service.import_contacts(
                 session, file, options, settings=cli.settings, progress=progress, on_rejections=sink
             )
+            if _after_import and summary.batch_id is not None and not options.dry_run:
+                touched = service.contacts_of_batch(session, summary.batch_id)
+                for hook in _after_import:
+                    hook(session, touched, utcnow())
+            return summary
 
 
 @import_app.command("undo")

@@ -47,4 +47,18 @@ SCORE_SPECS: tuple[FieldSpec, ...] = (
         "interest",
         description="decayed interest points as of the last scoring (0 when none)",
     ),
+    FieldSpec(
+        "probability",
+        "number",
+        "prediction",
+        "probability",
+        description="the active model's probability of converting (null until `model score`)",
+    ),
+    FieldSpec(
+        "priority",
+        "number",
+        "prediction",
+        "priority",
+        description="probability × expected deal value − cost of the next action",
+    ),
 )

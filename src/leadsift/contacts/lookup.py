@@ -46,5 +46,8 @@ def _view(session: Session, contact: Contact) -> ContactView:
         "fit": contact.fit,
         "interest": round(stored.get("interest", 0.0), 6),
         "interest_at": stored.get("scored_at"),
+        "probability": stored.get("probability"),
+        "priority": stored.get("priority"),
+        "predicted_at": stored.get("predicted_at"),
     }
     return view

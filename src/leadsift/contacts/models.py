@@ -185,3 +185,20 @@ class ContactScore(Base):
     contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     interest: Mapped[float] = mapped_column(Float)
     scored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactPrediction(Base):
+    """A contact's probability of converting under the active model, and its priority.
+
+    Apart from `contact_scores`, whose bulk rewrite must not erase them, and narrow for the same
+    reason. No foreign key: `model score` removes the rows of deleted contacts.
+    """
+
+    __tablename__ = "contact_predictions"
+
+    contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    model_id: Mapped[int] = mapped_column(IdType)
+    probability: Mapped[float] = mapped_column(Float)
+    # probability × expected deal value − cost of the next action (the playbook's `value`).
+    priority: Mapped[float] = mapped_column(Float)
+    predicted_at: Mapped[datetime] = mapped_column(UtcDateTime)

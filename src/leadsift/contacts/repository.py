@@ -14,6 +14,7 @@ from leadsift.contacts.models import (
     ConsentRecord,
     Contact,
     ContactChange,
+    ContactPrediction,
     ContactScore,
     ImportBatch,
 )
@@ -97,11 +98,19 @@ def consent_of(session: Session, contact_id: int) -> dict[str, bool]:
 
 def scores_of(session: Session, contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Stored scores by contact id (contacts never scored are absent)."""
+    found: dict[int, dict[str, Any]] = {}
     query = select(ContactScore).where(ContactScore.contact_id.in_(contact_ids))
-    return {
-        row.contact_id: {"interest": row.interest, "scored_at": row.scored_at}
-        for row in session.scalars(query)
-    }
+    for row in session.scalars(query):
+        found[row.contact_id] = {"interest": row.interest, "scored_at": row.scored_at}
+    predicted = select(ContactPrediction).where(ContactPrediction.contact_id.in_(contact_ids))
+    for prediction in session.scalars(predicted):
+        found.setdefault(prediction.contact_id, {}).update(
+            probability=prediction.probability,
+            priority=prediction.priority,
+            model_id=prediction.model_id,
+            predicted_at=prediction.predicted_at,
+        )
+    return found
 
 
 def contact_pages(
@@ -126,6 +135,35 @@ def contact_pages(
         if remaining is not None:
             remaining -= len(page)
         session.expunge_all()
+
+
+def ordered_contact_pages(
+    session: Session,
+    order: ColumnElement[Any],
+    *,
+    descending: bool,
+    where: ColumnElement[bool] | None = None,
+    limit: int | None = None,
+    page_size: int = 5_000,
+) -> Iterator[list[Contact]]:
+    """Contacts sorted by ORDER (unknown values last, then by id), a page at a time."""
+    key = order.desc() if descending else order.asc()
+    query = select(Contact).order_by(key.nulls_last(), Contact.id)
+    if where is not None:
+        query = query.where(where)
+    if limit is not None:
+        query = query.limit(limit)
+    result = session.scalars(query.execution_options(yield_per=page_size))
+    for page in result.partitions():
+        yield list(page)
+        session.expunge_all()
+
+
+def batch_contact_ids(session: Session, batch_id: int) -> list[int]:
+    """The contacts an import batch created or changed."""
+    created = select(Contact.id).where(Contact.created_batch_id == batch_id)
+    changed = select(ContactChange.contact_id).where(ContactChange.batch_id == batch_id)
+    return sorted(set(session.scalars(created)) | set(session.scalars(changed)))
 
 
 def count_contacts(session: Session, where: ColumnElement[bool] | None = None) -> int:
@@ -162,6 +200,8 @@ class ContactSqlFields:
             return _latest_consent(self.table.c.id, spec.key)
         if spec.kind == "score":
             return _score(self.table.c.id, spec.key)
+        if spec.kind == "prediction":
+            return _prediction(self.table.c.id, spec.key)
         raise ValueError(f"no SQL value for {spec.name}")
 
     def birth_date(self) -> ColumnElement[Any]:
@@ -186,6 +226,16 @@ def _score(contact_id: ColumnElement[Any], name: str) -> ColumnElement[Any]:
         .correlate_except(ContactScore)
     )
     return func.coalesce(stored, 0.0)
+
+
+def _prediction(contact_id: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    """The contact's `probability` or `priority` under the active model, null when never scored."""
+    return (
+        select(ContactPrediction.__table__.c[name])
+        .where(ContactPrediction.contact_id == contact_id)
+        .scalar_subquery()
+        .correlate_except(ContactPrediction)
+    )
 
 
 def _latest_consent(contact_id: ColumnElement[Any], channel: str) -> ColumnElement[Any]:

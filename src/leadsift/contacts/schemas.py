@@ -77,5 +77,8 @@ class ContactView(BaseModel):
     consent: dict[str, bool] = Field(default_factory=dict)
     scores: dict[str, Any] = Field(
         default_factory=dict,
-        description="fit (points of the last qualify), interest (decayed, as of interest_at)",
+        description=(
+            "fit (points of the last qualify), interest (decayed, as of interest_at), "
+            "probability and priority (the active model's, as of predicted_at; null before)"
+        ),
     )

@@ -370,3 +370,8 @@ def check_region(region: str) -> str:
             f"--default-region {region!r}: use a two-letter country code such as FR"
         )
     return region.upper()
+
+
+def contacts_of_batch(session: Session, batch_id: int) -> list[int]:
+    """The ids of the contacts an import batch created or changed."""
+    return repository.batch_contact_ids(session, batch_id)

@@ -88,6 +88,7 @@ _READERS: dict[str, Callable[[FieldSpec, Facts], Any]] = {
     ),
     "consent": lambda spec, facts: (facts.get("consent") or {}).get(spec.key),
     "score": _score,
+    "prediction": lambda spec, facts: facts.get(spec.key),
     "property": lambda spec, facts: property_value(
         spec, (facts.get("properties") or {}).get(spec.key)
     ),

@@ -15,7 +15,10 @@ ValueType = Literal["text", "integer", "number", "boolean", "date", "datetime", 
 # How a field is read: a column of the row, a key of its custom attributes, the current consent
 # of a channel, the age (birth date when known, else the imported age), a stored score, a key
 # of an event's properties, or an aggregate over the contact's events.
-FieldKind = Literal["column", "attribute", "consent", "age", "score", "property", "aggregate"]
+# `prediction`: like a score, but unknown (null) until the contact has been predicted.
+FieldKind = Literal[
+    "column", "attribute", "consent", "age", "score", "prediction", "property", "aggregate"
+]
 ATTRIBUTE_PREFIX = "attrs."
 PROPERTY_PREFIX = "properties."
 # Aggregate functions over a contact's events and the type of their value.

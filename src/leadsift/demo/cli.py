@@ -13,7 +13,7 @@ from rich.text import Text
 
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
-from leadsift.demo import repository, web
+from leadsift.demo import prediction, repository, web
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, plain, state, stdout
 from leadsift.kit.clock import utcnow
@@ -106,6 +106,7 @@ def _render(document: dict[str, Any]) -> None:
     rows.update({f"  {reason}": n for reason, n in funnel["unqualified_by_reason"].items()})
     stdout.print(key_value_table(f"Funnel — {document['qualify']['playbook']}", rows))
     stdout.print(_interested_table(funnel["interested_not_bought"]))
+    stdout.print(_prospects_table(document["prediction"]))
     stdout.print("\nTry next:")
     for command in document["next"]:
         stdout.print(f"  {command}", markup=False, highlight=False)
@@ -130,6 +131,40 @@ def _interested_table(interested: dict[str, Any]) -> Table:
     return table
 
 
+def _prospects_table(predicted: dict[str, Any]) -> Table:
+    model = predicted["model"]
+    metrics = model["metrics"]
+    table = Table(
+        title=(
+            f"Top prospects by priority — model {model['model_id']} ({model['kind']}) learnt "
+            f"from {model['rows']:,} past answers ({model['positives']:,} yes): ROC AUC "
+            f"{metrics['roc_auc']:.3f}; its top 10 % hold {metrics['top_decile_lift']:.1f}× the "
+            "average rate of yes"
+        ),
+        caption=Text(
+            f"{predicted['prospects']['criteria']}; priority = probability × deal value − cost "
+            "of the next action; why: each feature's push in log-odds"
+        ),
+        title_justify="left",
+        caption_justify="left",
+    )
+    for name in prediction.PROSPECT_FIELDS:
+        table.add_column(name, justify="left" if name in ("job", "stage") else "right")
+    table.add_column("why (top 3)")
+    for person in predicted["prospects"]["top"]:
+        cells = [plain(_cell(name, person[name])) for name in prediction.PROSPECT_FIELDS]
+        table.add_row(*cells, plain("\n".join(person["reasons"])))
+    return table
+
+
+def _cell(name: str, value: Any) -> str:
+    if name == "probability":
+        return f"{value:.3f}"
+    if name == "priority":
+        return f"{value:.2f}"
+    return str(value)
+
+
 def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
     database = workspace.database()
     options = ImportOptions(generate_ids=True)
@@ -146,11 +181,14 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
         qualified = qualification.qualify(session, playbook_text, PLAYBOOK_FILE)
     with workspace.unit_of_work() as session:
         story = web.web_story(session, utcnow())
+    with workspace.unit_of_work() as session:
+        predicted = prediction.prediction_story(session, utcnow())
     return {
         "database": database.safe_url,
         "import": summary.model_dump(mode="json"),
         "qualify": qualified.model_dump(mode="json"),
         **story,
+        "prediction": predicted,
         "playbook": str(playbook_path),
         "attribution": ATTRIBUTION,
         "next": _next_commands(
@@ -177,6 +215,11 @@ def _next_commands(
         f"leadsift {db} contacts count --where 'age between 25 and 35 and job = \"admin.\"'",
         f"leadsift {db} contacts list --where 'stage = \"lead\" and fit >= 20' --limit 10",
         f"leadsift {db} score",
+        f"leadsift {db} model list",
+        f"leadsift {db} contacts list --where '{prediction.PROSPECTS}' --order-by priority "
+        "--fields id,age,job,probability,priority --limit 10",
+        f"leadsift {db} model train --label y --positive yes --exclude duration "
+        "--holdout-last 0.2 --order-by id --no-activate",
         f"leadsift {db} qualify --playbook {playbook} --dry-run",
         f"leadsift {db} --json contacts show {someone}",
         f"leadsift {db} contacts export {directory / 'contacts.csv'}",

@@ -120,3 +120,16 @@ class AtomicCsv:
         """Remove the partial file."""
         self.file.close()
         self.temp.unlink(missing_ok=True)
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write TEXT to TARGET through a temporary file beside it (never a half-written file)."""
+    handle, name = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

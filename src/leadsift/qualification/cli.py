@@ -73,21 +73,8 @@ def qualify(
     stdout.print(key_value_table("Qualify", rows))
 
 
-def explain(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Contact id, email, phone or external id.")],
-) -> None:
-    """Why a contact is in its stage: the history and each criterion of the last evaluation."""
-    cli = state(ctx)
-    with cli.unit_of_work() as session:
-        result = service.explain(session, ref, cli.settings.default_region)
-    if cli.json_output:
-        emit_json(result)
-    else:
-        _print_explanation(result)
-
-
-def _print_explanation(result: Explanation) -> None:
+def print_explanation(result: Explanation) -> None:
+    """Render an explanation: stage, history, interest, the last evaluation."""
     stdout.print(
         f"contact {result.contact_id}: [bold]{result.stage}[/bold]"
         f" ({result.stage_reason or 'no reason recorded'}), fit {result.fit}"
@@ -220,5 +207,4 @@ def register(app: typer.Typer, contacts_app: typer.Typer) -> None:
     app.add_typer(playbook_app, name="playbook")
     app.command("qualify")(qualify)
     app.command("score")(score)
-    app.command("explain")(explain)
     contacts_app.command("set-stage")(set_stage)

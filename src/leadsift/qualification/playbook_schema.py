@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Final, Literal
@@ -185,6 +186,29 @@ class InterestPolicy(_Document):
     rules: Annotated[tuple[InterestRule, ...], AfterValidator(_some_rules)]
 
 
+def _amount(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise problem(f"expected an amount such as 250 or 4.5, got {describe(value)}")
+    if value < 0:
+        raise problem(f"an amount must not be negative, got {value}")
+    return float(value)
+
+
+Amount = Annotated[float, PlainValidator(_amount)]
+
+
+class ValuePolicy(_Document):
+    """What a conversion is worth and what the next action costs, in the playbook's currency.
+
+    priority = probability × deal − cost of the next action: a call for a qualified prospect
+    (an agent's time), a message for anyone else. The defaults suit a small consumer offer.
+    """
+
+    deal: Amount = 100.0
+    call_cost: Amount = 5.0
+    message_cost: Amount = 0.05
+
+
 class Playbook(_Document):
     """A validated playbook: who the offer is for and how interest is recognised."""
 
@@ -197,6 +221,7 @@ class Playbook(_Document):
     interest: InterestPolicy | None = None
     qualify: Criteria | None = None
     recycle_after: Duration | None = None
+    value: ValuePolicy = ValuePolicy()
 
     def canonical(self) -> dict[str, Any]:
         """Every key in document order, defaults filled in, durations as text; JSON-able."""

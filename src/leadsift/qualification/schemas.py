@@ -52,6 +52,10 @@ class Explanation(BaseModel):
         default=None,
         description="the interest now under the active playbook, rule by rule and event by event",
     )
+    prediction: dict[str, Any] | None = Field(
+        default=None,
+        description="the active model's probability and priority, and the features behind them",
+    )
 
 
 class ScoreSummary(BaseModel):

@@ -82,7 +82,7 @@ def contacts_fields(ctx: typer.Context) -> None:
 
 
 def _field_order(spec: FieldSpec) -> tuple[int, str]:
-    order = {"column": 0, "age": 0, "score": 1, "consent": 2, "attribute": 3}
+    order = {"column": 0, "age": 0, "score": 1, "prediction": 1, "consent": 2, "attribute": 3}
     return (order.get(spec.kind, 4), spec.name)
 
 
@@ -104,12 +104,19 @@ def contacts_list(
     fields: Annotated[
         str | None, typer.Option(help="Comma-separated fields (default id,email,phone,…).")
     ] = None,
+    order_by: Annotated[
+        str | None,
+        typer.Option(
+            "--order-by",
+            help="Sort by a field: 'priority' (scores: highest first), 'created_at', 'city desc'.",
+        ),
+    ] = None,
 ) -> None:
-    """List contacts matching a criteria expression, in id order."""
+    """List contacts matching a criteria expression, in id order or --order-by's."""
     cli = state(ctx)
     names = segments.parse_fields(fields)
     with cli.unit_of_work() as session:
-        headers, rows = segments.rows(session, where, names, limit)
+        headers, rows = segments.rows(session, where, names, limit, order_by)
         listed = list(rows)
     if cli.json_output:
         emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})

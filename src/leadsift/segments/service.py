@@ -52,18 +52,29 @@ def facts_of(
 
 
 def rows(
-    session: Session, expression: str | None, fields: Sequence[str], limit: int | None
+    session: Session,
+    expression: str | None,
+    fields: Sequence[str],
+    limit: int | None,
+    order_by: str | None = None,
 ) -> tuple[list[str], Iterator[list[Any]]]:
-    """The named fields of matching contacts, in id order."""
+    """The named fields of matching contacts, in id order or ORDER_BY's."""
     registry = field_registry(session)
     specs = [registry.resolve(Field(name)) for name in fields]  # unknown names get suggestions
     needs_consent = any(spec.kind == "consent" for spec in specs)
-    needs_scores = any(spec.kind == "score" for spec in specs)
+    needs_scores = any(spec.kind in ("score", "prediction") for spec in specs)
     where = where_condition(session, expression)
     moment = Moment(utcnow())
+    if order_by is None:
+        pages = repository.contact_pages(session, where=where, limit=limit)
+    else:
+        order, descending = sort_key(session, order_by)
+        pages = repository.ordered_contact_pages(
+            session, order, descending=descending, where=where, limit=limit
+        )
 
     def produce() -> Iterator[list[Any]]:
-        for page in repository.contact_pages(session, where=where, limit=limit):
+        for page in pages:
             scores = repository.scores_of(session, [c.id for c in page]) if needs_scores else {}
             for contact in page:
                 consent = repository.consent_of(session, contact.id) if needs_consent else {}
@@ -71,6 +82,34 @@ def rows(
                 yield [field_value(spec, facts, moment) for spec in specs]
 
     return [spec.name for spec in specs], produce()
+
+
+# Fields whose natural order is "most first": scores and points.
+_DESCENDING_KINDS = ("score", "prediction")
+
+
+def sort_key(session: Session, text: str) -> tuple[ColumnElement[Any], bool]:
+    """The SQL value and direction of --order-by: `FIELD`, `FIELD asc` or `FIELD desc`.
+
+    Scores (`fit`, `interest`, `probability`, `priority`) sort highest first unless `asc` is
+    given; other fields lowest first. Unknown values always come last.
+    """
+    name, _, direction = text.strip().partition(" ")
+    direction = direction.strip().lower()
+    if direction not in ("", "asc", "desc"):
+        raise InvalidInputError(
+            f"--order-by {text!r}: write a field name, optionally followed by asc or desc"
+        )
+    spec = field_registry(session).resolve(Field(name))
+    if spec.kind not in ("column", "attribute", "score", "prediction"):
+        raise InvalidInputError(
+            f"--order-by {name}: contacts can be sorted by a stored field or score, not by "
+            f"{'age (sort by birth_date)' if spec.kind == 'age' else spec.kind + ' fields'}"
+        )
+    descending = direction == "desc" or (
+        not direction and (spec.kind in _DESCENDING_KINDS or spec.name == "fit")
+    )
+    return WorkspaceSqlFields().value(spec), descending
 
 
 def parse_fields(text: str | None) -> list[str]:

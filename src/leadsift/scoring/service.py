@@ -1,0 +1,289 @@
+"""Predictive scores in use: the active model scores everyone or a few contacts, and explains."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from leadsift.criteria import FieldSpec
+from leadsift.errors import InvalidInputError, NotFoundError
+from leadsift.qualification import promotion
+from leadsift.qualification import repository as lifecycle
+from leadsift.qualification.playbook_schema import ValuePolicy
+from leadsift.scoring import repository
+from leadsift.scoring.features import FeatureSource, priority, source_of
+from leadsift.scoring.models import StoredModel
+from leadsift.scoring.predictor import ModelFileError, ModelSchemaError, PredictiveModel
+from leadsift.scoring.schemas import ModelView, ScoreRun
+from leadsift.segments.fields import field_registry
+
+PROBABILITY_BARS = (0.1, 0.3, 0.5, 0.7)
+_loaded: dict[tuple[str, int, str], PredictiveModel] = {}
+_loaded_lock = threading.Lock()
+
+
+def _cache_key(session: Session, stored: StoredModel) -> tuple[str, int, str]:
+    return (str(session.get_bind().engine.url), stored.id, stored.created_at.isoformat())
+
+
+def load(session: Session, stored: StoredModel) -> PredictiveModel:
+    """The model of a stored row (cached), refused with a message when its document is damaged."""
+    key = _cache_key(session, stored)
+    with _loaded_lock:
+        found = _loaded.get(key)
+    if found is not None:
+        return found
+    try:
+        document = json.loads(stored.document)
+    except ValueError:
+        raise ModelFileError(
+            f"model {stored.id} is damaged: its document is not valid JSON; train a new one"
+        ) from None
+    try:
+        model = PredictiveModel.from_document(document)
+    except ModelFileError as error:
+        raise ModelFileError(f"model {stored.id}: {error.message}") from None
+    with _loaded_lock:
+        _loaded[key] = model
+    return model
+
+
+def sources_for(session: Session, model: PredictiveModel, what: str) -> list[FeatureSource]:
+    """Where each of the model's features is read in this workspace; refused when one is gone."""
+    fields: dict[str, FieldSpec] = dict(field_registry(session).fields)
+    sources: list[FeatureSource] = []
+    missing: list[str] = []
+    for name in model.feature_names:
+        source = source_of(name, fields)
+        if source is None:
+            missing.append(name)
+        else:
+            sources.append(source)
+    if missing:
+        raise ModelSchemaError(
+            f"{what} was trained on another schema: "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a field here; "
+            "train a new model"
+        )
+    model.check_schema({s.name: s.kind for s in sources})
+    return sources
+
+
+def value_policy(session: Session) -> ValuePolicy:
+    """The active playbook's deal value and action costs (defaults without a playbook)."""
+    version = lifecycle.active_version(session)
+    if version is None or "value" not in version.document:
+        return ValuePolicy()
+    return ValuePolicy.model_validate(version.document["value"])
+
+
+def _predict(
+    session: Session,
+    stored: StoredModel,
+    now: datetime,
+    contact_ids: Sequence[int] | None,
+) -> tuple[repository.FeatureFrame, np.ndarray, list[dict[str, Any]]]:
+    model = load(session, stored)
+    sources = sources_for(session, model, f"model {stored.id}")
+    frame = repository.feature_frame(session, sources, now, contact_ids=contact_ids)
+    probabilities = model.predict(frame.columns) if len(frame.ids) else np.zeros(0)
+    value = value_policy(session)
+    rows = [
+        {
+            "contact_id": int(contact_id),
+            "model_id": stored.id,
+            "probability": float(p),
+            "priority": priority(float(p), stage, value.deal, value.call_cost, value.message_cost),
+            "predicted_at": now,
+        }
+        for contact_id, p, stage in zip(frame.ids, probabilities, frame.stages, strict=True)
+    ]
+    return frame, probabilities, rows
+
+
+def active(session: Session) -> StoredModel:
+    """The active model, or a message saying how to get one."""
+    stored = repository.active_model(session)
+    if stored is None:
+        raise NotFoundError(
+            "no active model: train one with `leadsift model train` (or activate one with "
+            "`leadsift model activate ID`)"
+        )
+    return stored
+
+
+def score_everyone(session: Session, now: datetime) -> ScoreRun:
+    """Write every contact's probability and priority under the active model."""
+    started = time.perf_counter()
+    stored = active(session)
+    _, probabilities, rows = _predict(session, stored, now, None)
+    repository.replace_predictions(session, rows)
+    return ScoreRun(
+        model_id=stored.id,
+        contacts=len(rows),
+        mean_probability=float(probabilities.mean()) if len(rows) else None,
+        above={f"{bar:g}": int((probabilities >= bar).sum()) for bar in PROBABILITY_BARS},
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def score_contacts(session: Session, contact_ids: Collection[int], now: datetime) -> int:
+    """Rescore CONTACT_IDS with the active model (nothing without one); how many were scored."""
+    stored = repository.active_model(session)
+    if stored is None or not contact_ids:
+        return 0
+    _, _, rows = _predict(session, stored, now, sorted(contact_ids))
+    repository.upsert_predictions(session, rows)
+    return len(rows)
+
+
+def after_events(session: Session, contact_ids: set[int], now: datetime) -> None:
+    """What follows newly recorded events: interest and stages, then the predictions."""
+    promotion.after_events(session, contact_ids, now)
+    score_contacts(session, contact_ids, now)
+
+
+def explain(
+    session: Session, contact_id: int, now: datetime, top: int = 5
+) -> dict[str, Any] | None:
+    """The active model's probability for one contact and the features that made it."""
+    stored = repository.active_model(session)
+    if stored is None:
+        return None
+    model = load(session, stored)
+    sources = sources_for(session, model, f"model {stored.id}")
+    frame = repository.feature_frame(session, sources, now, contact_ids=[contact_id])
+    if not len(frame.ids):
+        return None
+    row = {name: _first(values) for name, values in frame.columns.items()}
+    explained = model.explain(row, top=len(model.feature_names))
+    value = value_policy(session)
+    shown = explained.contributions[:top]
+    others = sum(c.contribution for c in explained.contributions[top:])
+    return {
+        "model_id": stored.id,
+        "kind": model.kind,
+        "probability": explained.probability,
+        "priority": priority(
+            explained.probability, frame.stages[0], value.deal, value.call_cost, value.message_cost
+        ),
+        "raw_output": explained.raw_output,
+        "base": explained.base,
+        "contributions": [
+            {"feature": c.feature, "value": _plain(c.value), "contribution": c.contribution}
+            for c in shown
+        ],
+        "others": others,
+        "note": "contributions are in log-odds: base + contributions + others = raw_output",
+    }
+
+
+def _first(values: Any) -> Any:
+    value = values[0]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _plain(value: Any) -> Any:
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+# The model store.
+
+
+def view(session: Session, stored: StoredModel, *, with_card: bool = False) -> ModelView:
+    """A stored model as the commands show it."""
+    current = repository.active_model(session)
+    return ModelView(
+        id=stored.id,
+        kind=stored.kind,
+        label=stored.label,
+        rows=stored.rows,
+        positives=stored.positives,
+        roc_auc=stored.roc_auc,
+        created_at=stored.created_at,
+        activated_at=stored.activated_at,
+        active=current is not None and current.id == stored.id,
+        card=stored.card if with_card else None,
+    )
+
+
+def list_models(session: Session) -> list[ModelView]:
+    """Every stored model, newest first."""
+    current = repository.active_model(session)
+    return [
+        view(session, stored).model_copy(
+            update={"active": current is not None and current.id == stored.id}
+        )
+        for stored in repository.list_models(session)
+    ]
+
+
+def get(session: Session, model_id: int) -> StoredModel:
+    """A stored model by id, or a message listing what exists."""
+    stored = repository.get_model(session, model_id)
+    if stored is None:
+        ids = [m.id for m in repository.list_models(session)]
+        known = ", ".join(map(str, ids[:10])) if ids else "none yet (train one)"
+        raise NotFoundError(f"no model {model_id}; models: {known}")
+    return stored
+
+
+def activate(session: Session, model_id: int, now: datetime) -> ModelView:
+    """Make a stored model the active one, once it loads and fits this workspace's fields."""
+    stored = get(session, model_id)
+    model = load(session, stored)
+    sources_for(session, model, f"model {stored.id}")
+    repository.activate(session, stored, now)
+    return view(session, stored)
+
+
+def import_model(session: Session, text: str, source: str, now: datetime) -> ModelView:
+    """Store a model exported from a workspace (`model export`), checked like a trained one."""
+    try:
+        exported = json.loads(text)
+    except ValueError:
+        raise ModelFileError(f"{source} is not a model file: not valid JSON") from None
+    if not isinstance(exported, dict) or not {"card", "document"} <= exported.keys():
+        raise ModelFileError(f"{source} is not a model file: `card` and `document` are missing")
+    card, document = exported["card"], exported["document"]
+    try:
+        model = PredictiveModel.from_document(document)
+    except ModelFileError as error:
+        raise ModelFileError(f"{source}: {error.message}") from None
+    if not isinstance(card, dict):
+        raise ModelFileError(f"{source}: the card must be a mapping")
+    stored = StoredModel(
+        kind=model.kind,
+        label=str(card.get("label", "imported"))[:500],
+        rows=int(card.get("rows", 0)),
+        positives=int(card.get("positives", 0)),
+        roc_auc=(card.get("metrics") or {}).get("roc_auc"),
+        card={**card, "imported_from": source},
+        document=json.dumps(document, separators=(",", ":")),
+        created_at=now,
+        activated_at=None,
+    )
+    sources_for(session, model, source)  # refused before anything is stored
+    return view(session, repository.add_model(session, stored))
+
+
+def export_model(session: Session, model_id: int) -> dict[str, Any]:
+    """A stored model and its card as one JSON document (checked: a damaged one is refused)."""
+    stored = get(session, model_id)
+    load(session, stored)
+    return {"card": stored.card, "document": json.loads(stored.document)}
+
+
+def check_fraction(value: float | None, order_by: str | None) -> None:
+    """--order-by only means something with --holdout-last."""
+    if order_by is not None and value is None:
+        raise InvalidInputError("--order-by orders the rows for --holdout-last: give both")

@@ -1,0 +1,91 @@
+"""The gradient-boosted trees (LightGBM): parameters, fit, and the scorer a model keeps; pure.
+
+Sizes were measured on the UCI bank-marketing (41k rows) and online-shoppers (12k rows) data
+on a 2-core machine: 60 rounds of 7-leaf trees at learning rate 0.2 reach the cross-validated
+ROC AUC of 100–300 rounds of 15–31 leaves (0.802 and 0.935) while scoring a million rows about
+twice as fast: prediction time grows with rounds × depth and the product must score a million
+contacts in seconds. 63 bins per feature make training faster at no measured loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm
+import numpy as np
+
+from leadsift.scoring.dataset import FloatArray
+
+ROUNDS = 60
+
+
+def parameters(rows: int, threads: int, seed: int) -> dict[str, Any]:
+    """LightGBM parameters for a training set of `rows` rows."""
+    return {
+        "objective": "binary",
+        "learning_rate": 0.2,
+        "num_leaves": 7,
+        "max_bin": 63,
+        # About 1 % of the rows, at most 50: leaves of a few rows memorise rather than learn.
+        "min_data_in_leaf": max(5, min(50, rows // 100)),
+        "min_data_per_group": max(5, min(100, rows // 100)),
+        "feature_fraction": 0.8,
+        "lambda_l2": 1.0,
+        "num_threads": threads,
+        "seed": seed,
+        "deterministic": True,
+        # Skips LightGBM's timing test of row- vs column-wise histograms (and its warning).
+        "force_col_wise": True,
+        "verbose": -1,
+    }
+
+
+@dataclass(frozen=True)
+class TreeScorer:
+    """A trained LightGBM booster: raw log-odds and TreeSHAP contributions."""
+
+    booster: lightgbm.Booster
+
+    def raw(self, x: FloatArray, threads: int) -> FloatArray:
+        """Log-odds of each row."""
+        out = self.booster.predict(x, raw_score=True, num_threads=threads)
+        return np.asarray(out, dtype=np.float64)
+
+    def contributions(self, x: FloatArray, threads: int) -> tuple[FloatArray, FloatArray]:
+        """TreeSHAP contributions (rows × features) and the expected value of each row."""
+        out = np.asarray(
+            self.booster.predict(x, pred_contrib=True, num_threads=threads), dtype=np.float64
+        )
+        return out[:, :-1], out[:, -1]
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-safe form: LightGBM's own text format of the trees."""
+        return {"trees": self.booster.model_to_string()}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], features: int) -> TreeScorer:
+        """Read `to_document`'s form back (ValueError when it is not a booster of `features`)."""
+        text = document["trees"]
+        if not isinstance(text, str):
+            raise TypeError("the trees are not text")
+        try:
+            booster = lightgbm.Booster(model_str=text)
+        except lightgbm.basic.LightGBMError as error:
+            raise ValueError(f"LightGBM cannot read the trees: {error}") from None
+        if booster.num_feature() != features:
+            raise ValueError(f"the trees read {booster.num_feature()} features, not {features}")
+        return cls(booster)
+
+
+def fit_lightgbm(
+    x: FloatArray, y: FloatArray, categorical: Sequence[int], threads: int, seed: int
+) -> TreeScorer:
+    """Train the boosted trees; `categorical` are the columns holding category codes."""
+    params = parameters(len(x), threads, seed)
+    dataset = lightgbm.Dataset(
+        x, label=y, categorical_feature=list(categorical), params=params, free_raw_data=True
+    )
+    booster = lightgbm.train(params, dataset, num_boost_round=ROUNDS)
+    return TreeScorer(booster)
