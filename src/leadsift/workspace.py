@@ -21,7 +21,6 @@ from leadsift.qualification import service as qualification
 from leadsift.qualification.schemas import Explanation, QualifySummary, ScoreSummary
 from leadsift.scoring import service as scoring
 from leadsift.scoring.schemas import ScoreRun, TrainRequest, TrainSummary
-from leadsift.scoring.training import train_model
 from leadsift.segments import service as segments
 
 
@@ -71,6 +70,8 @@ class Workspace:
 
     def train_model(self, request: TrainRequest | None = None) -> TrainSummary:
         """Learn who converts from the workspace's history; the new model becomes active."""
+        from leadsift.scoring.training import train_model  # noqa: PLC0415 — ~2.5 s of imports
+
         with self.database.unit_of_work() as session:
             return train_model(session, request or TrainRequest(), utcnow())
 

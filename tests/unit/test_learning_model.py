@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from leadsift.scoring import predictor
+from leadsift.scoring.calibration import choose_method, fit_calibration
 from leadsift.scoring.dataset import FeatureEncoding, FeatureValueError, TrainingData
+from leadsift.scoring.evaluation import stratified_folds
 from leadsift.scoring.learning import train
 from leadsift.scoring.predictor import (
     ModelFileError,
@@ -238,3 +240,28 @@ def test_encodings_read_values_like_their_kind() -> None:
     assert seen.encode_one(NOW - timedelta(days=2), NOW) == 2.0
     with pytest.raises(FeatureValueError, match="an aware datetime is needed"):
         seen.encode([datetime(2026, 1, 1)] * 20, NOW)  # noqa: DTZ001 — the naive value tested
+
+
+def test_isotonic_calibration_is_chosen_when_clearly_better_and_round_trips(
+    logistic: PredictiveModel, linear_data: TrainingData
+) -> None:
+    # Scores whose true probability is a step: no sigmoid fits it, isotonic does.
+    rng = np.random.RandomState(12)
+    raw = rng.uniform(-3, 3, 4000)
+    y = (rng.rand(4000) < np.where(raw > 1, 0.9, 0.05)).astype(np.float64)
+    folds = stratified_folds(y, 5, 0)
+    method, probabilities = choose_method(raw, y, folds)
+    assert method == "isotonic"
+    assert probabilities.shape == (4000,)
+    assert choose_method(raw * 0.0 + rng.normal(size=4000), y, folds)[0] == "sigmoid"
+    calibration = fit_calibration("isotonic", raw, y)
+    model = PredictiveModel(logistic.encodings, logistic.scorer, calibration)
+    again = PredictiveModel.from_document(json.loads(json.dumps(model.to_document())))
+    assert again.calibration == calibration
+    columns = columns_of(linear_data)
+    assert np.array_equal(
+        again.predict(columns, reference_time=NOW), model.predict(columns, reference_time=NOW)
+    )
+    document = model.to_document()
+    document["model"]["calibration"]["y"][0] = 1.5
+    assert "probabilities must lie in [0, 1]" in file_error(resealed(document))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, update
@@ -19,6 +19,7 @@ from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
 from leadsift.contacts.merging import ChunkPlan
 from leadsift.contacts.models import Contact, ContactChange, ImportRejection
 from leadsift.contacts.normalise import encode_json
+from leadsift.kit.bulk import driver_connection, sqlite_timestamp
 from leadsift.kit.clock import utcnow
 
 # SQLite's default limit is 32,766 bound variables per statement.
@@ -63,13 +64,6 @@ def _postgres(session: Session) -> bool:
 def _pieces(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
-
-
-def _raw(session: Session) -> Any:
-    raw = session.connection().connection.driver_connection
-    if raw is None:
-        raise RuntimeError("the session has no live connection")
-    return raw
 
 
 def tune_for_bulk_import(session: Session) -> None:
@@ -137,7 +131,7 @@ def _find_postgres(
         return []
     keys = {"emails": list(emails), "phones": list(phones), "external_ids": list(external_ids)}
     # The driver's own cursor: rows come back as tuples, without SQLAlchemy's row processing.
-    with _raw(session).cursor() as cursor:
+    with driver_connection(session).cursor() as cursor:
         cursor.execute(_FIND_POSTGRES, keys)
         return [(row[0], _record(row[1:-1]), row[-1]) for row in cursor.fetchall()]
 
@@ -194,11 +188,6 @@ def current_consent(session: Session, contact_ids: Sequence[int]) -> dict[tuple[
     return result
 
 
-def _sqlite_timestamp(moment: datetime) -> str:
-    # The text form SQLAlchemy's SQLite DateTime type writes, so ORM reads see the same value.
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 @dataclass(frozen=True)
 class ChunkWrites:
     """What one chunk of an import writes."""
@@ -236,7 +225,7 @@ def reserve_contact_ids(session: Session, count: int) -> list[int]:
     if _postgres(session):
         # nextval() hands out numbers no other session can get, one round trip for the lot.
         # The sequence is named once: pg_get_serial_sequence() per row would cost 2 µs each.
-        with _raw(session).cursor() as cursor:
+        with driver_connection(session).cursor() as cursor:
             cursor.execute("SELECT pg_get_serial_sequence('contacts', 'id')::regclass::oid")
             sequence = cursor.fetchone()[0]
             cursor.execute(
@@ -266,7 +255,7 @@ def insert_contacts(
         _copy_contacts(session, records, ids, batch_id, now)
         return
     connection = session.connection()
-    stamp = _sqlite_timestamp(now)
+    stamp = sqlite_timestamp(now)
     placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
     # The records go to executemany as they are (no per-row tuple is built).
     sql = (
@@ -293,7 +282,7 @@ def _copy_contacts(
     tail = (batch_id, "contact", stamp, stamp)
     columns = f"id, {', '.join(RECORD_COLUMNS)}, created_batch_id, stage, created_at, updated_at"
     with (
-        _raw(session).cursor() as cursor,
+        driver_connection(session).cursor() as cursor,
         cursor.copy(f"COPY contacts ({columns}) FROM STDIN") as copy,
     ):
         copy.set_types(_COPY_TYPES)
@@ -311,7 +300,7 @@ def insert_consent_records(
     if _postgres(session):
         stamp = now.isoformat()
         with (
-            _raw(session).cursor() as cursor,
+            driver_connection(session).cursor() as cursor,
             cursor.copy(f"COPY consent_records ({', '.join(_CONSENT_COLUMNS)}) FROM STDIN") as copy,
         ):
             copy.set_types(["int8", "text", "text", "bool", "text", "int8", "text"])
@@ -320,7 +309,7 @@ def insert_consent_records(
                     (contact_id, channel, "marketing", granted, "import", batch_id, stamp)
                 )
         return
-    stamp = _sqlite_timestamp(now)
+    stamp = sqlite_timestamp(now)
     session.connection().exec_driver_sql(
         f"INSERT INTO consent_records ({', '.join(_CONSENT_COLUMNS)}) "  # noqa: S608
         f"VALUES (?, ?, 'marketing', ?, 'import', {int(batch_id)}, '{stamp}')",
@@ -375,7 +364,7 @@ def insert_rejections(session: Session, batch_id: int, rejections: Sequence[Any]
     if _postgres(session):
         columns = ", ".join(f'"{name}"' for name in names)
         with (
-            _raw(session).cursor() as cursor,
+            driver_connection(session).cursor() as cursor,
             cursor.copy(f"COPY import_rejections ({columns}) FROM STDIN") as copy,
         ):
             copy.set_types(["int8", "int4", "text", "text", "text", "text"])

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from leadsift.scoring import service as scoring
 from leadsift.scoring.schemas import TrainRequest
-from leadsift.scoring.training import train_model
 from leadsift.segments import service as segments
 
 # `y`: did the person subscribe in the bank's campaign; `duration` (the last call's length) is
@@ -25,6 +24,8 @@ REASONS: Final = 3
 
 def prediction_story(session: Session, now: datetime) -> dict[str, Any]:
     """Train on the bank history, score every contact, and list the top prospects with reasons."""
+    from leadsift.scoring.training import train_model  # noqa: PLC0415 — keeps start-up light
+
     trained = train_model(session, TRAINING, now)
     scored = scoring.score_everyone(session, now)
     _, found = segments.rows(session, PROSPECTS, PROSPECT_FIELDS, TOP, "priority")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from leadsift.engagement.criteria_fields import EXTRA_FIELDS
+from leadsift.kit.bulk import driver_connection, sqlite_timestamp
 from leadsift.kit.sequences import pieces
 
 # Batches this large take the bulk path; smaller ones (one API request) the ORM statement.
@@ -83,13 +84,6 @@ def postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _raw(session: Session) -> Any:
-    raw = session.connection().connection.driver_connection
-    if raw is None:
-        raise RuntimeError("the session has no live connection")
-    return raw
-
-
 def tune_for_bulk_import(session: Session) -> None:
     """SQLite: a page cache large enough for the event indexes of a million-event import.
 
@@ -111,7 +105,7 @@ def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[A
             f"(SELECT id FROM contacts WHERE {column} = k.v AND {column} IS NOT NULL "
             "OFFSET 0) AS c"
         )
-        with _raw(session).cursor() as cursor:
+        with driver_connection(session).cursor() as cursor:
             cursor.execute(sql, (list(values),))
             return dict(cursor.fetchall())
     connection = session.connection()
@@ -138,7 +132,7 @@ def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes
             "CROSS JOIN LATERAL (SELECT dedup_key, payload_hash FROM events "
             "WHERE dedup_key = k.v OFFSET 0) AS e"
         )
-        with _raw(session).cursor() as cursor:
+        with driver_connection(session).cursor() as cursor:
             cursor.execute(sql, (list(dedup_keys),))
             return {bytes(key): bytes(payload) for key, payload in cursor.fetchall()}
     connection = session.connection()
@@ -152,20 +146,12 @@ def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes
     return found
 
 
-def _sqlite_time(moment: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime writes (UtcDateTime converts to UTC first):
-    `2025-01-31 09:00:00.000000`, from isoformat, which is several times faster than strftime."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to a UtcDateTime column")
-    return moment.astimezone(UTC).isoformat(" ", "microseconds")[:26]
-
-
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[bytes]:
     """Insert events, skipping keys stored meanwhile; return the dedup keys inserted."""
     if postgres(session):
         return _copy_events(session, rows)
     connection = session.connection()
-    raw = _raw(session)
+    raw = driver_connection(session)
     occurred, received = _TIMES
     values = []
     # Every row of a batch is usually received at the same moment: converted once.
@@ -173,10 +159,10 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[by
     received_text = ""
     for row in rows:
         record = list(_RECORD(row))
-        record[occurred] = _sqlite_time(record[occurred])
+        record[occurred] = sqlite_timestamp(record[occurred])
         if record[received] is not last_received:
             last_received = record[received]
-            received_text = _sqlite_time(record[received])
+            received_text = sqlite_timestamp(record[received])
         record[received] = received_text
         record[_PROPERTIES] = _json_text(record[_PROPERTIES])
         values.append(tuple(record))
@@ -217,7 +203,7 @@ def insert_few_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> se
         for column, value in zip(columns, _RECORD(row), strict=True):
             column.append(value)
     columns[_PROPERTIES] = [_json_text(value) for value in columns[_PROPERTIES]]
-    with _raw(session).cursor() as cursor:
+    with driver_connection(session).cursor() as cursor:
         cursor.execute(_UNNEST_INSERT, columns)
         return {bytes(key) for (key,) in cursor.fetchall()}
 
@@ -227,7 +213,7 @@ def _copy_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[byt
     COPY fails on the unique index), undo it and go through the staging table instead."""
     from psycopg.errors import UniqueViolation  # noqa: PLC0415 - PostgreSQL only
 
-    with _raw(session).cursor() as cursor:
+    with driver_connection(session).cursor() as cursor:
         cursor.execute("SAVEPOINT leadsift_events_copy")
         try:
             with cursor.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:

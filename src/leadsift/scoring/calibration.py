@@ -19,12 +19,11 @@ from itertools import pairwise
 from typing import Any, Literal, get_args
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss
 
 from leadsift.scoring.dataset import FloatArray, IntArray
 
+# scikit-learn is imported by the fitting functions only: applying a calibration is numpy, and
+# importing scikit-learn would cost every command and API process ~2 s at start-up.
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 Folds = Sequence[tuple[IntArray, IntArray]]
 # Below this many positives (or negatives) isotonic steps are too noisy to be worth trying.
@@ -80,8 +79,12 @@ class Calibration:
 def fit_calibration(method: CalibrationMethod, raw: FloatArray, y: FloatArray) -> Calibration:
     """Learn `method` from raw scores and 0/1 labels (threads pinned by the caller)."""
     if method == "sigmoid":
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 — only when fitting
+
         model = LogisticRegression(C=1e6, solver="newton-cholesky").fit(raw.reshape(-1, 1), y)
         return Calibration("sigmoid", a=float(model.coef_[0][0]), b=float(model.intercept_[0]))
+    from sklearn.isotonic import IsotonicRegression  # noqa: PLC0415 — only when fitting
+
     isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
     return Calibration(
         "isotonic",
@@ -110,6 +113,8 @@ def choose_method(
     if min(positives, len(y) - positives) < ISOTONIC_MIN_CLASS:
         methods = ("sigmoid",)
     probabilities = {method: cross_calibrate(method, raw, y, folds) for method in methods}
+    from sklearn.metrics import brier_score_loss  # noqa: PLC0415 — only when fitting
+
     brier = {method: float(brier_score_loss(y, p)) for method, p in probabilities.items()}
     if "isotonic" in brier and brier["isotonic"] < brier["sigmoid"] * (1 - ISOTONIC_MIN_GAIN):
         return "isotonic", probabilities["isotonic"]

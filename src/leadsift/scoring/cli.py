@@ -16,7 +16,6 @@ from leadsift.qualification import service as lifecycle
 from leadsift.qualification.cli import print_explanation
 from leadsift.scoring import service
 from leadsift.scoring.schemas import ModelView, TrainRequest, TrainSummary
-from leadsift.scoring.training import train_model
 
 model_app = typer.Typer(
     help="Predictive models: train, inspect, activate, score.", no_args_is_help=True
@@ -67,6 +66,9 @@ def model_train(  # noqa: PLR0917 — one parameter per CLI option
         order_by=order_by,
         activate=activate,
     )
+    # Training brings scikit-learn and LightGBM (~2.5 s to import): only this command pays it.
+    from leadsift.scoring.training import train_model  # noqa: PLC0415
+
     with cli.unit_of_work() as session:
         summary = train_model(session, request, utcnow())
     if cli.json_output:

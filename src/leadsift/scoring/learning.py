@@ -64,6 +64,11 @@ CALIBRATED = ("lightgbm", "logistic")
 TIE_AUC = 0.005
 # With a holdout, the choice compares models on this last share of the rows trained on.
 VALIDATION_SHARE = 0.2
+# BLAS and scikit-learn's OpenMP work here is on matrices of tens of columns: a second thread
+# saves little, and while another process used a core their spinning threads made training on
+# the bank data take 32–54 s instead of 10–11 s with one thread (measured; about 4 s on an idle
+# machine). LightGBM is given `options.threads` itself, and waits passively (see `trees`).
+TRAINING_LIBRARY_THREADS = 1
 
 
 class TrainingRefused(InvalidInputError):
@@ -232,7 +237,7 @@ def train(data: TrainingData, options: TrainingOptions) -> TrainingOutcome:
     _check_history(y, y_all[train_rows:], options)
     reference = options.reference_time or datetime.now(UTC)
     folds = stratified_folds(y, options.cv_folds, options.seed)
-    with threadpool_limits(options.threads):
+    with threadpool_limits(TRAINING_LIBRARY_THREADS):
         screening = screen(data.features, y, folds, options.include, reference)
         if not screening.kept:
             reasons = "; ".join(f"{e.field} {e.reason}" for e in screening.excluded)

@@ -27,7 +27,9 @@ class StoredModel(Base):
     positives: Mapped[int] = mapped_column(Integer)
     roc_auc: Mapped[float | None] = mapped_column(Float)
     card: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    document: Mapped[str] = mapped_column(Text)
+    # Deferred: scoring finds the active model on every event and loads this only once per
+    # process (the parsed model is cached by id).
+    document: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # The active model is the one activated last (as for playbooks); None: never activated.
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

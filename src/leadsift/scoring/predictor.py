@@ -128,7 +128,8 @@ class PredictiveModel:
         """Calibrated probabilities, one per row; datetimes count days before reference_time."""
         rows = self.rows(columns)
         reference = reference_time or datetime.now(UTC)
-        if rows <= CHUNK_ROWS or threads < 2:
+        # Only the trees take long enough to be worth overlapping with encoding.
+        if rows <= CHUNK_ROWS or threads < 2 or not isinstance(self.scorer, TreeScorer):
             x = encode(self.encodings, columns, reference)
             return self.calibration.apply(self.raw(x, threads)) if rows else np.zeros(0)
         return self._pipelined(columns, rows, reference, threads)

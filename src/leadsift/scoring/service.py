@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError, NotFoundError
 from leadsift.qualification import promotion
-from leadsift.qualification import repository as lifecycle
 from leadsift.qualification.playbook_schema import ValuePolicy
-from leadsift.scoring import repository
+from leadsift.scoring import feature_repository, repository
+from leadsift.scoring.feature_repository import FeatureFrame
 from leadsift.scoring.features import FeatureSource, priority, source_of
 from leadsift.scoring.models import StoredModel
 from leadsift.scoring.predictor import ModelFileError, ModelSchemaError, PredictiveModel
@@ -27,16 +27,19 @@ from leadsift.segments.fields import field_registry
 
 PROBABILITY_BARS = (0.1, 0.3, 0.5, 0.7)
 _loaded: dict[tuple[str, int, str], PredictiveModel] = {}
+# The active model's feature sources, resolved once per process and model (events score one
+# contact at a time; resolving the workspace's fields each time cost milliseconds).
+_sources: dict[tuple[str, int, str], tuple[FeatureSource, ...]] = {}
 _loaded_lock = threading.Lock()
 
 
-def _cache_key(session: Session, stored: StoredModel) -> tuple[str, int, str]:
-    return (str(session.get_bind().engine.url), stored.id, stored.created_at.isoformat())
+def _cache_key(session: Session, model_id: int, created_at: datetime) -> tuple[str, int, str]:
+    return (str(session.get_bind().engine.url), model_id, created_at.isoformat())
 
 
 def load(session: Session, stored: StoredModel) -> PredictiveModel:
     """The model of a stored row (cached), refused with a message when its document is damaged."""
-    key = _cache_key(session, stored)
+    key = _cache_key(session, stored.id, stored.created_at)
     with _loaded_lock:
         found = _loaded.get(key)
     if found is not None:
@@ -54,6 +57,25 @@ def load(session: Session, stored: StoredModel) -> PredictiveModel:
     with _loaded_lock:
         _loaded[key] = model
     return model
+
+
+def _active_ready(
+    session: Session,
+) -> tuple[int, PredictiveModel, tuple[FeatureSource, ...]] | None:
+    """The active model with its sources, from the caches when this process has seen it."""
+    found = repository.active_model_key(session)
+    if found is None:
+        return None
+    key = _cache_key(session, *found)
+    with _loaded_lock:
+        model, sources = _loaded.get(key), _sources.get(key)
+    if model is None or sources is None:
+        stored = get(session, found[0])
+        model = load(session, stored)
+        sources = tuple(sources_for(session, model, f"model {stored.id}"))
+        with _loaded_lock:
+            _sources[key] = sources
+    return found[0], model, sources
 
 
 def sources_for(session: Session, model: PredictiveModel, what: str) -> list[FeatureSource]:
@@ -79,34 +101,24 @@ def sources_for(session: Session, model: PredictiveModel, what: str) -> list[Fea
 
 def value_policy(session: Session) -> ValuePolicy:
     """The active playbook's deal value and action costs (defaults without a playbook)."""
-    version = lifecycle.active_version(session)
-    if version is None or "value" not in version.document:
-        return ValuePolicy()
-    return ValuePolicy.model_validate(version.document["value"])
+    found = repository.active_playbook_value(session)
+    return ValuePolicy() if found is None else ValuePolicy.model_validate(found)
 
 
 def _predict(
     session: Session,
-    stored: StoredModel,
+    model: PredictiveModel,
+    sources: Sequence[FeatureSource],
     now: datetime,
     contact_ids: Sequence[int] | None,
-) -> tuple[repository.FeatureFrame, np.ndarray, list[dict[str, Any]]]:
-    model = load(session, stored)
-    sources = sources_for(session, model, f"model {stored.id}")
-    frame = repository.feature_frame(session, sources, now, contact_ids=contact_ids)
+) -> tuple[FeatureFrame, np.ndarray, np.ndarray]:
+    """Features, probabilities and priorities of every contact (or CONTACT_IDS)."""
+    frame = feature_repository.feature_frame(session, sources, now, contact_ids=contact_ids)
     probabilities = model.predict(frame.columns) if len(frame.ids) else np.zeros(0)
     value = value_policy(session)
-    rows = [
-        {
-            "contact_id": int(contact_id),
-            "model_id": stored.id,
-            "probability": float(p),
-            "priority": priority(float(p), stage, value.deal, value.call_cost, value.message_cost),
-            "predicted_at": now,
-        }
-        for contact_id, p, stage in zip(frame.ids, probabilities, frame.stages, strict=True)
-    ]
-    return frame, probabilities, rows
+    calls = np.asarray(frame.stages, dtype=object) == "qualified"
+    costs = np.where(calls, value.call_cost, value.message_cost)
+    return frame, probabilities, probabilities * value.deal - costs
 
 
 def active(session: Session) -> StoredModel:
@@ -124,12 +136,15 @@ def score_everyone(session: Session, now: datetime) -> ScoreRun:
     """Write every contact's probability and priority under the active model."""
     started = time.perf_counter()
     stored = active(session)
-    _, probabilities, rows = _predict(session, stored, now, None)
-    repository.replace_predictions(session, rows)
+    model = load(session, stored)
+    sources = sources_for(session, model, f"model {stored.id}")
+    frame, probabilities, priorities = _predict(session, model, sources, now, None)
+    rows = list(zip(frame.ids.tolist(), probabilities.tolist(), priorities.tolist(), strict=True))
+    repository.replace_predictions(session, stored.id, now, rows)
     return ScoreRun(
         model_id=stored.id,
         contacts=len(rows),
-        mean_probability=float(probabilities.mean()) if len(rows) else None,
+        mean_probability=float(probabilities.mean()) if rows else None,
         above={f"{bar:g}": int((probabilities >= bar).sum()) for bar in PROBABILITY_BARS},
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -137,10 +152,23 @@ def score_everyone(session: Session, now: datetime) -> ScoreRun:
 
 def score_contacts(session: Session, contact_ids: Collection[int], now: datetime) -> int:
     """Rescore CONTACT_IDS with the active model (nothing without one); how many were scored."""
-    stored = repository.active_model(session)
-    if stored is None or not contact_ids:
+    ready = _active_ready(session) if contact_ids else None
+    if ready is None:
         return 0
-    _, _, rows = _predict(session, stored, now, sorted(contact_ids))
+    model_id, model, sources = ready
+    frame, probabilities, priorities = _predict(session, model, sources, now, sorted(contact_ids))
+    rows = [
+        {
+            "contact_id": contact_id,
+            "model_id": model_id,
+            "probability": probability,
+            "priority": priority,
+            "predicted_at": now,
+        }
+        for contact_id, probability, priority in zip(
+            frame.ids.tolist(), probabilities.tolist(), priorities.tolist(), strict=True
+        )
+    ]
     repository.upsert_predictions(session, rows)
     return len(rows)
 
@@ -160,7 +188,7 @@ def explain(
         return None
     model = load(session, stored)
     sources = sources_for(session, model, f"model {stored.id}")
-    frame = repository.feature_frame(session, sources, now, contact_ids=[contact_id])
+    frame = feature_repository.feature_frame(session, sources, now, contact_ids=[contact_id])
     if not len(frame.ids):
         return None
     row = {name: _first(values) for name, values in frame.columns.items()}

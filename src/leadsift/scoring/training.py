@@ -19,7 +19,7 @@ from leadsift.criteria.ast import Field
 from leadsift.criteria.sql import to_sql
 from leadsift.errors import InvalidInputError
 from leadsift.qualification.policy import CONVERSION_EVENTS
-from leadsift.scoring import repository
+from leadsift.scoring import feature_repository, repository
 from leadsift.scoring.dataset import FeatureColumn, TrainingData, TrainingOptions
 from leadsift.scoring.features import Excluded, FeatureSource, candidate_sources
 from leadsift.scoring.learning import TrainingOutcome, train
@@ -151,7 +151,9 @@ def train_model(session: Session, request: TrainRequest, now: datetime) -> Train
     extras: dict[str, ColumnElement[Any]] = {"label": label.value}
     if request.order_by is not None:
         extras["order"] = WorkspaceSqlFields().value(registry.resolve(Field(request.order_by)))
-    frame = repository.feature_frame(session, sources, now, extras=extras)
+    # Only contacts with a label are read (a field label leaves the others out in SQL).
+    where = label.value.is_not(None) if label.positive is not None else None
+    frame = feature_repository.feature_frame(session, sources, now, where=where, extras=extras)
     known, labels = labels_from(frame.extras["label"], label, request.label or "label")
     order = _row_order(frame.extras.get("order"), known)
     columns: list[FeatureColumn] = []
