@@ -140,13 +140,15 @@ class PredictiveModel:
         """Encode chunk after chunk in this thread while another thread scores the last one.
 
         Encoding reads Python objects and holds the GIL; LightGBM's prediction (C, through
-        ctypes) and numpy's arithmetic release it. On two cores this overlaps the two halves of
-        the work: on the bank data a million rows score in about the time encoding takes alone.
+        ctypes) and numpy's arithmetic release it, so the two overlap. The trees get all the
+        threads and share the cores with the encoding (their OpenMP threads wait passively, see
+        `trees`). A million rows on 2 cores (measured): bank data 2.6–2.8 s against 3.2 s
+        encoding then scoring (encoding alone takes 2.3 s); online shoppers 1.85 s against 2.2 s.
         """
         out = np.empty(rows)
 
         def score(x: FloatArray, start: int) -> None:
-            raw = self.scorer.raw(x, max(1, threads - 1))
+            raw = self.scorer.raw(x, threads)
             out[start : start + len(x)] = self.calibration.apply(raw)
 
         with ThreadPoolExecutor(max_workers=1) as pool:
