@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadsift.access.models import ApiKey, WorkspaceSecret
+from leadsift.kit.bulk import dialect_insert
 
 
 def add_key(session: Session, key: ApiKey) -> ApiKey:
@@ -36,7 +35,7 @@ def get_key(session: Session, key_id: int) -> ApiKey | None:
 
 def secret(session: Session, name: str, candidate: bytes, at: datetime) -> bytes:
     """The secret called NAME, created from CANDIDATE when there is none (race-safe)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    insert = dialect_insert(session)
     session.execute(
         insert(WorkspaceSecret)
         .values(name=name, value=candidate, created_at=at)

@@ -19,7 +19,7 @@ from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
 from leadsift.contacts.merging import ChunkPlan
 from leadsift.contacts.models import Contact, ContactChange, ImportRejection
 from leadsift.contacts.normalise import encode_json
-from leadsift.kit.bulk import driver_connection, sqlite_timestamp
+from leadsift.kit.bulk import driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.clock import utcnow
 
 # SQLite's default limit is 32,766 bound variables per statement.
@@ -57,10 +57,6 @@ _CONSENT_COLUMNS = (
 )
 
 
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _pieces(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
@@ -72,7 +68,7 @@ def tune_for_bulk_import(session: Session) -> None:
     With the default 2 MB cache, inserting into the unique email/phone indexes thrashes and
     the import slows down as the table grows; 128 MB keeps the throughput flat.
     """
-    if not _postgres(session):
+    if not is_postgres(session):
         session.connection().exec_driver_sql("PRAGMA cache_size = -131072")
 
 
@@ -97,7 +93,7 @@ def find_by_identifiers(
     Ids first (index-only probes), then each contact's row once, however many of its
     identifiers the chunk mentions.
     """
-    if _postgres(session):
+    if is_postgres(session):
         return _find_postgres(session, emails, phones, external_ids)
     ids: set[int] = set()
     for name, values in (("email", emails), ("phone", phones), ("external_id", external_ids)):
@@ -165,7 +161,7 @@ def _record(values: Sequence[Any]) -> tuple[Any, ...]:
 
 def current_consent(session: Session, contact_ids: Sequence[int]) -> dict[tuple[int, str], bool]:
     """The latest consent flag per (contact, channel) for the marketing purpose."""
-    postgres = _postgres(session)
+    postgres = is_postgres(session)
     connection = session.connection()
     result: dict[tuple[int, str], bool] = {}
     for piece in _pieces(sorted(set(contact_ids))):
@@ -222,7 +218,7 @@ def reserve_contact_ids(session: Session, count: int) -> list[int]:
     """Ids for COUNT contacts about to be inserted, known before the rows are written."""
     if count <= 0:
         return []
-    if _postgres(session):
+    if is_postgres(session):
         # nextval() hands out numbers no other session can get, one round trip for the lot.
         # The sequence is named once: pg_get_serial_sequence() per row would cost 2 µs each.
         with driver_connection(session).cursor() as cursor:
@@ -251,7 +247,7 @@ def insert_contacts(
         return
     if len(ids) != len(records):
         raise ValueError(f"{len(ids)} ids for {len(records)} new contacts")
-    if _postgres(session):
+    if is_postgres(session):
         _copy_contacts(session, records, ids, batch_id, now)
         return
     connection = session.connection()
@@ -297,7 +293,7 @@ def insert_consent_records(
     """Append consent rows (contact, channel, granted) recorded by an import batch."""
     if not records:
         return
-    if _postgres(session):
+    if is_postgres(session):
         stamp = now.isoformat()
         with (
             driver_connection(session).cursor() as cursor,
@@ -361,7 +357,7 @@ def insert_rejections(session: Session, batch_id: int, rejections: Sequence[Any]
         (batch_id, r.row_number, r.column, r.value and r.value[:10_000], r.reason, r.message)
         for r in rejections
     ]
-    if _postgres(session):
+    if is_postgres(session):
         columns = ", ".join(f'"{name}"' for name in names)
         with (
             driver_connection(session).cursor() as cursor,

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ConsentRecord, ConsentWording, Contact
+from leadsift.kit.bulk import dialect_insert
 
 
 def contact_by(
@@ -50,7 +49,7 @@ def latest_consent(
 
 def save_wording(session: Session, digest: str, text: str, now: datetime) -> None:
     """Store a consent wording under its SHA-256 unless already there (race-safe)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    insert = dialect_insert(session)
     session.execute(
         insert(ConsentWording)
         .values(hash=digest, text=text, first_seen_at=now)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.kit.cli import value_text
 from leadsift.scoring import service as scoring
 from leadsift.scoring.schemas import TrainRequest
 from leadsift.segments import service as segments
@@ -46,14 +47,6 @@ def _reasons(explained: dict[str, Any] | None) -> list[str]:
     if explained is None:
         return []
     return [
-        f"{item['feature']} {_shown(item['value'])} {item['contribution']:+.2f}"
+        f"{item['feature']} {value_text(item['value'])} {item['contribution']:+.2f}"
         for item in explained["contributions"]
     ]
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

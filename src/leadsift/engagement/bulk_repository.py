@@ -17,7 +17,7 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from leadsift.engagement.criteria_fields import EXTRA_FIELDS
-from leadsift.kit.bulk import driver_connection, sqlite_timestamp
+from leadsift.kit.bulk import driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.sequences import pieces
 
 # Batches this large take the bulk path; smaller ones (one API request) the ORM statement.
@@ -79,25 +79,20 @@ _SQLITE_INSERT: Final = (
 _json_text: Final = json.JSONEncoder().encode
 
 
-def postgres(session: Session) -> bool:
-    """Whether the session talks to PostgreSQL."""
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def tune_for_bulk_import(session: Session) -> None:
     """SQLite: a page cache large enough for the event indexes of a million-event import.
 
     With the default 2 MB cache, the random 16-byte dedup keys thrash the unique index and the
     pages spill to the WAL mid-transaction; 128 MB keeps the writes in memory until the commit.
     """
-    if not postgres(session):
+    if not is_postgres(session):
         session.connection().exec_driver_sql("PRAGMA cache_size = -131072")
 
 
 def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[Any, int]:
     """Contact ids by the value of one identifier, in one round trip per piece."""
     column, sql_type = _LOOKUP_COLUMNS[kind]
-    if postgres(session):
+    if is_postgres(session):
         # One index probe per value (a flattened join may be planned as a scan of contacts on
         # stale statistics; OFFSET 0 keeps the probe a probe).
         sql = (
@@ -126,7 +121,7 @@ def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[A
 
 def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes, bytes]:
     """The payload hash stored under each dedup key that is already taken."""
-    if postgres(session):
+    if is_postgres(session):
         sql = (
             "SELECT e.dedup_key, e.payload_hash FROM unnest(%s::bytea[]) AS k(v) "
             "CROSS JOIN LATERAL (SELECT dedup_key, payload_hash FROM events "
@@ -148,7 +143,7 @@ def stored_payloads(session: Session, dedup_keys: Sequence[bytes]) -> dict[bytes
 
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[bytes]:
     """Insert events, skipping keys stored meanwhile; return the dedup keys inserted."""
-    if postgres(session):
+    if is_postgres(session):
         return _copy_events(session, rows)
     connection = session.connection()
     raw = driver_connection(session)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.engagement import bulk_repository as bulk
 from leadsift.engagement.models import Event, TrackedLink, VisitorLink
+from leadsift.kit.bulk import is_postgres
 from leadsift.kit.sequences import pieces
 
 # Core columns, not ORM attributes: this runs for every group of API requests, and an ORM
@@ -42,7 +43,7 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[by
     """Insert events, skipping keys stored meanwhile; return the dedup keys inserted."""
     if not rows:
         return set()
-    if bulk.postgres(session) and len(rows) < bulk.BULK_ROWS:
+    if is_postgres(session) and len(rows) < bulk.BULK_ROWS:
         return bulk.insert_few_events(session, rows)
     return bulk.insert_events(session, rows)
 

@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Float, Table, and_, case, delete, func, literal, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
@@ -28,6 +26,7 @@ from leadsift.interest.decay import (
     InterestModel,
     InterestRuleSpec,
 )
+from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sequences import pieces
 from leadsift.kit.sqljson import epoch_seconds
 
@@ -216,10 +215,9 @@ def _insert_scores(session: Session, computed: Any, now: datetime) -> None:
         computed.c.interest,
         literal(now, ContactScore.scored_at.type),
     ).order_by(computed.c.contact_id)
-    dialect_insert = (
-        postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(session)(_SCORES).from_select(
+        ["contact_id", "interest", "scored_at"], rows
     )
-    statement = dialect_insert(_SCORES).from_select(["contact_id", "interest", "scored_at"], rows)
     statement = statement.on_conflict_do_update(
         index_elements=["contact_id"],
         set_={"interest": statement.excluded.interest, "scored_at": statement.excluded.scored_at},

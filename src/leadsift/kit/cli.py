@@ -133,3 +133,13 @@ def write_atomically(target: Path, text: str) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def value_text(value: Any) -> str:
+    """A field's value as people read it in an explanation: "unknown" when missing, numbers to
+    six significant digits."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -28,6 +28,7 @@ from leadsift.criteria.sql import to_sql
 from leadsift.engagement.models import Event
 from leadsift.interest.decay import InterestRuleSpec
 from leadsift.interest.repository import rule_condition
+from leadsift.kit.bulk import is_postgres
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.models import StageChange
 from leadsift.qualification.policy import (
@@ -174,7 +175,7 @@ def prepare_bulk(session: Session) -> None:
     `contacts` when most rows changed since the last ANALYZE (after `qualify`, the stage
     estimates are off by a million rows and the plans with them); on SQLite, a page cache that
     holds the contacts being moved."""
-    if not _postgres(session):
+    if not is_postgres(session):
         session.connection().exec_driver_sql("PRAGMA cache_size = -131072")
         return
     session.execute(text("SET LOCAL jit = off"))
@@ -189,10 +190,6 @@ _STALE_CONTACTS = text(
 )
 
 
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def apply_moves(
     session: Session, moves: Sequence[Move], policy: CompiledPolicy, at: datetime
 ) -> None:
@@ -200,7 +197,7 @@ def apply_moves(
     if not moves:
         return
     final = list({move.contact_id: move for move in moves}.values())
-    if _postgres(session):
+    if is_postgres(session):
         _apply_moves_core(session, moves, final, policy, at)
     else:
         _apply_moves_sqlite(session, moves, final, policy, at)

@@ -22,11 +22,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import Contact
+from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sqljson import json_list, json_record, stored_json
 from leadsift.qualification.models import ContactEvaluation, PlaybookVersion, StageChange
 from leadsift.qualification.stages import EVALUATED_STAGES, Stage
@@ -163,7 +162,7 @@ def write_evaluations(
         plan.field_values(),
         literal(at, ContactEvaluation.evaluated_at.type),
     ).where(Contact.stage.in_(_EVALUATED))
-    upsert = _insert_for(session)(ContactEvaluation).from_select(_EVALUATION_COLUMNS, source)
+    upsert = dialect_insert(session)(ContactEvaluation).from_select(_EVALUATION_COLUMNS, source)
     refreshed = {name: upsert.excluded[name] for name in _EVALUATION_COLUMNS[1:]}
     upsert = upsert.on_conflict_do_update(index_elements=["contact_id"], set_=refreshed)
     session.execute(upsert)
@@ -231,13 +230,6 @@ def _outcomes_update(run: Any, at: datetime) -> Any:
         )
         .execution_options(synchronize_session=False)
     )
-
-
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT, for ON CONFLICT DO UPDATE (an upsert: no delete, no re-insert)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert
-    return sqlite_insert
 
 
 def _prepare(session: Session) -> None:

@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 
 from leadsift.errors import InvalidInputError, NotFoundError
-from leadsift.kit.cli import emit_json, key_value_table, plain, state, stdout, write_atomically
+from leadsift.kit.cli import (
+    emit_json,
+    key_value_table,
+    plain,
+    state,
+    stdout,
+    value_text,
+    write_atomically,
+)
 from leadsift.kit.clock import utcnow
 from leadsift.qualification import service as lifecycle
 from leadsift.qualification.cli import print_explanation
@@ -134,7 +142,7 @@ def model_show(ctx: typer.Context, model_id: Annotated[int, typer.Argument()]) -
     """A model's card: data, label, features, metrics, warnings, library versions."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        shown = service.view(session, service.get(session, model_id), with_card=True)
+        shown = service.show(session, model_id)
     if cli.json_output:
         emit_json(shown)
         return
@@ -256,18 +264,10 @@ def _print_prediction(predicted: dict[str, Any]) -> None:
     )
     for item in predicted["contributions"]:
         table.add_row(
-            plain(item["feature"]), plain(_value(item["value"])), f"{item['contribution']:+.3f}"
+            plain(item["feature"]), plain(value_text(item["value"])), f"{item['contribution']:+.3f}"
         )
     table.add_row("other features", "", f"{predicted['others']:+.3f}")
     stdout.print(table)
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def register(app: typer.Typer) -> None:

@@ -69,7 +69,7 @@ def feature_frame(
     connection = session.connection()
     rows: list[Any] = []
     moment = {"now_seconds": now.timestamp()}
-    for query in _by_ids(base, contact_ids):
+    for query in _for_ids(base, Contact.id, None if contact_ids is None else sorted(contact_ids)):
         rows.extend(connection.execute(query.order_by(Contact.id), moment).all())
     width = 4 + len(profile) + len(extras)
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * width
@@ -83,12 +83,13 @@ def feature_frame(
     return frame
 
 
-def _by_ids(base: Any, contact_ids: Sequence[int] | None) -> Iterator[Any]:
+def _for_ids(base: Any, column: Any, contact_ids: Sequence[int] | None) -> Iterator[Any]:
+    """BASE as is, or once per slice of CONTACT_IDS (SQLite's bound-parameter limit)."""
     if contact_ids is None:
         yield base
         return
-    for piece in pieces(sorted(contact_ids)):
-        yield base.where(Contact.id.in_(piece))
+    for piece in pieces(contact_ids):
+        yield base.where(column.in_(piece))
 
 
 @lru_cache(maxsize=64)
@@ -159,7 +160,7 @@ def _add_event_features(
     )
     wanted = frame.ids.tolist() if len(frame.ids) < _FEW else None
     connection = session.connection()
-    for query in _by_event_ids(grouped, wanted):
+    for query in _for_ids(grouped, Event.contact_id, wanted):
         rows = connection.execute(query, {"now_seconds": now.timestamp()}).all()
         if rows:
             _place(frame.ids, rows, counts, since)
@@ -183,11 +184,3 @@ def _place(
         chosen = known & (kinds == event_type)
         counted[where[chosen]] = count_of[chosen]
         since[event_type][where[chosen]] = since_of[chosen]
-
-
-def _by_event_ids(base: Any, contact_ids: Sequence[int] | None) -> Iterator[Any]:
-    if contact_ids is None:
-        yield base
-        return
-    for piece in pieces(contact_ids):
-        yield base.where(Event.contact_id.in_(piece))

@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
+
+import numpy as np
 
 from leadsift.criteria import FieldSpec
+from leadsift.qualification.playbook_schema import ValuePolicy
 from leadsift.scoring.dataset import FeatureKind
+from leadsift.scoring.screening import Exclusion
 
 # Never features: who the person is (identifiers, names) and the lifecycle being predicted.
 IDENTIFIERS: Final = frozenset(
@@ -45,14 +49,6 @@ class FeatureSource:
     aggregate: Literal["count", "days_since"] | None = None
 
 
-@dataclass(frozen=True)
-class Excluded:
-    """A field left out of the features, and why."""
-
-    field: str
-    reason: str
-
-
 def event_sources(event_type: str) -> list[FeatureSource]:
     """The two features of an event type."""
     return [
@@ -70,7 +66,7 @@ def candidate_sources(
     outcome_fields: Iterable[str] = (),
     outcome_events: Iterable[str] = (),
     short_names: Mapping[str, str] | None = None,
-) -> tuple[list[FeatureSource], list[Excluded]]:
+) -> tuple[list[FeatureSource], list[Exclusion]]:
     """The features a model may learn from, and the fields left out with their reasons.
 
     Custom attributes are named by their bare key where it is unambiguous (SHORT_NAMES).
@@ -80,7 +76,7 @@ def candidate_sources(
     outcome, converting = set(outcome_fields), set(outcome_events)
     short = short_names or {}
     sources: list[FeatureSource] = []
-    excluded: list[Excluded] = []
+    excluded: list[Exclusion] = []
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen or spec.kind in ("property", "aggregate"):
@@ -89,7 +85,7 @@ def candidate_sources(
         name = short.get(spec.name, spec.name)
         reason = _never_a_feature(spec, outcome)
         if reason is not None:
-            excluded.append(Excluded(name, reason))
+            excluded.append(Exclusion(name, reason))
         elif spec.kind == "age":
             sources.append(FeatureSource("age", "number"))
         elif spec.value_type in _KIND_OF_TYPE:
@@ -97,7 +93,7 @@ def candidate_sources(
     for event_type in sorted(event_types):
         if event_type in converting:
             excluded.append(
-                Excluded(f"count({event_type})", "a conversion event: it is the outcome itself")
+                Exclusion(f"count({event_type})", "a conversion event: it is the outcome itself")
             )
             continue
         sources.extend(event_sources(event_type))
@@ -136,12 +132,12 @@ def source_of(name: str, fields: dict[str, FieldSpec]) -> FeatureSource | None:
     return FeatureSource(name, _KIND_OF_TYPE[spec.value_type], spec=spec)
 
 
-def priority(
-    probability: float, stage: str, deal: float, call_cost: float, message_cost: float
-) -> float:
-    """Expected value of working this contact next: probability × deal − the next action's cost.
+def priorities(probabilities: Any, stages: Sequence[str], value: ValuePolicy) -> Any:
+    """Expected value of working each contact next: probability × deal − the next action's cost.
 
     A qualified prospect's next action is a sales agent's call; anyone else's is a message.
     """
-    cost = call_cost if stage == "qualified" else message_cost
-    return probability * deal - cost
+    calls = np.asarray(stages, dtype=object) == "qualified"
+    return np.asarray(probabilities) * value.deal - np.where(
+        calls, value.call_cost, value.message_cost
+    )

@@ -7,14 +7,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, exists, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from leadsift.contacts.models import Contact, ContactPrediction
 from leadsift.engagement.models import Event
-from leadsift.kit.bulk import driver_connection, is_postgres, sqlite_timestamp
+from leadsift.kit.bulk import dialect_insert, driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.models import PlaybookVersion, StageChange
 from leadsift.scoring.models import StoredModel
@@ -139,9 +137,7 @@ def upsert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None
     """Some contacts' predictions, replacing theirs."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    make = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = make(_PREDICTIONS)
+    statement = dialect_insert(session)(_PREDICTIONS)
     columns = ("model_id", "probability", "priority", "predicted_at")
     statement = statement.on_conflict_do_update(
         index_elements=["contact_id"], set_={c: statement.excluded[c] for c in columns}

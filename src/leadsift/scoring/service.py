@@ -19,7 +19,7 @@ from leadsift.qualification import promotion
 from leadsift.qualification.playbook_schema import ValuePolicy
 from leadsift.scoring import feature_repository, repository
 from leadsift.scoring.feature_repository import FeatureFrame
-from leadsift.scoring.features import FeatureSource, priority, source_of
+from leadsift.scoring.features import FeatureSource, priorities, source_of
 from leadsift.scoring.models import StoredModel
 from leadsift.scoring.predictor import ModelFileError, ModelSchemaError, PredictiveModel
 from leadsift.scoring.schemas import ModelView, ScoreRun
@@ -115,10 +115,7 @@ def _predict(
     """Features, probabilities and priorities of every contact (or CONTACT_IDS)."""
     frame = feature_repository.feature_frame(session, sources, now, contact_ids=contact_ids)
     probabilities = model.predict(frame.columns) if len(frame.ids) else np.zeros(0)
-    value = value_policy(session)
-    calls = np.asarray(frame.stages, dtype=object) == "qualified"
-    costs = np.where(calls, value.call_cost, value.message_cost)
-    return frame, probabilities, probabilities * value.deal - costs
+    return frame, probabilities, priorities(probabilities, frame.stages, value_policy(session))
 
 
 def active(session: Session) -> StoredModel:
@@ -183,25 +180,23 @@ def explain(
     session: Session, contact_id: int, now: datetime, top: int = 5
 ) -> dict[str, Any] | None:
     """The active model's probability for one contact and the features that made it."""
-    stored = repository.active_model(session)
-    if stored is None:
+    ready = _active_ready(session)
+    if ready is None:
         return None
-    model = load(session, stored)
-    sources = sources_for(session, model, f"model {stored.id}")
+    model_id, model, sources = ready
     frame = feature_repository.feature_frame(session, sources, now, contact_ids=[contact_id])
     if not len(frame.ids):
         return None
     row = {name: _first(values) for name, values in frame.columns.items()}
     explained = model.explain(row, top=len(model.feature_names))
-    value = value_policy(session)
     shown = explained.contributions[:top]
     others = sum(c.contribution for c in explained.contributions[top:])
     return {
-        "model_id": stored.id,
+        "model_id": model_id,
         "kind": model.kind,
         "probability": explained.probability,
-        "priority": priority(
-            explained.probability, frame.stages[0], value.deal, value.call_cost, value.message_cost
+        "priority": float(
+            priorities([explained.probability], frame.stages, value_policy(session))[0]
         ),
         "raw_output": explained.raw_output,
         "base": explained.base,
@@ -227,9 +222,13 @@ def _plain(value: Any) -> Any:
 # The model store.
 
 
-def view(session: Session, stored: StoredModel, *, with_card: bool = False) -> ModelView:
+def _active_id(session: Session) -> int | None:
+    found = repository.active_model_key(session)
+    return None if found is None else found[0]
+
+
+def _view(stored: StoredModel, active_id: int | None, *, with_card: bool = False) -> ModelView:
     """A stored model as the commands show it."""
-    current = repository.active_model(session)
     return ModelView(
         id=stored.id,
         kind=stored.kind,
@@ -239,20 +238,20 @@ def view(session: Session, stored: StoredModel, *, with_card: bool = False) -> M
         roc_auc=stored.roc_auc,
         created_at=stored.created_at,
         activated_at=stored.activated_at,
-        active=current is not None and current.id == stored.id,
+        active=stored.id == active_id,
         card=stored.card if with_card else None,
     )
 
 
 def list_models(session: Session) -> list[ModelView]:
     """Every stored model, newest first."""
-    current = repository.active_model(session)
-    return [
-        view(session, stored).model_copy(
-            update={"active": current is not None and current.id == stored.id}
-        )
-        for stored in repository.list_models(session)
-    ]
+    active_id = _active_id(session)
+    return [_view(stored, active_id) for stored in repository.list_models(session)]
+
+
+def show(session: Session, model_id: int) -> ModelView:
+    """A stored model with its card."""
+    return _view(get(session, model_id), _active_id(session), with_card=True)
 
 
 def get(session: Session, model_id: int) -> StoredModel:
@@ -271,7 +270,7 @@ def activate(session: Session, model_id: int, now: datetime) -> ModelView:
     model = load(session, stored)
     sources_for(session, model, f"model {stored.id}")
     repository.activate(session, stored, now)
-    return view(session, stored)
+    return _view(stored, stored.id)
 
 
 def import_model(session: Session, text: str, source: str, now: datetime) -> ModelView:
@@ -289,19 +288,27 @@ def import_model(session: Session, text: str, source: str, now: datetime) -> Mod
         raise ModelFileError(f"{source}: {error.message}") from None
     if not isinstance(card, dict):
         raise ModelFileError(f"{source}: the card must be a mapping")
+    sources_for(session, model, source)  # refused before anything is stored
+    stored = store(session, model, {**card, "imported_from": source}, now)
+    return _view(stored, _active_id(session))
+
+
+def store(
+    session: Session, model: PredictiveModel, card: dict[str, Any], now: datetime
+) -> StoredModel:
+    """Keep a model (its document and its card) in the store, not active yet."""
     stored = StoredModel(
         kind=model.kind,
         label=str(card.get("label", "imported"))[:500],
         rows=int(card.get("rows", 0)),
         positives=int(card.get("positives", 0)),
         roc_auc=(card.get("metrics") or {}).get("roc_auc"),
-        card={**card, "imported_from": source},
-        document=json.dumps(document, separators=(",", ":")),
+        card=card,
+        document=json.dumps(model.to_document(), separators=(",", ":")),
         created_at=now,
         activated_at=None,
     )
-    sources_for(session, model, source)  # refused before anything is stored
-    return view(session, repository.add_model(session, stored))
+    return repository.add_model(session, stored)
 
 
 def export_model(session: Session, model_id: int) -> dict[str, Any]:

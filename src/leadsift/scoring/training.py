@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -19,12 +18,13 @@ from leadsift.criteria.ast import Field
 from leadsift.criteria.sql import to_sql
 from leadsift.errors import InvalidInputError
 from leadsift.qualification.policy import CONVERSION_EVENTS
-from leadsift.scoring import feature_repository, repository
+from leadsift.scoring import feature_repository, repository, service
 from leadsift.scoring.dataset import FeatureColumn, TrainingData, TrainingOptions
-from leadsift.scoring.features import Excluded, FeatureSource, candidate_sources
+from leadsift.scoring.features import FeatureSource, candidate_sources
 from leadsift.scoring.learning import TrainingOutcome, train
 from leadsift.scoring.models import StoredModel
 from leadsift.scoring.schemas import ExcludedField, TrainRequest, TrainSummary
+from leadsift.scoring.screening import Exclusion
 from leadsift.segments.fields import field_registry
 from leadsift.segments.repository import WorkspaceSqlFields
 
@@ -110,7 +110,7 @@ def _text(value: Any) -> str:
 
 def _chosen_sources(
     request: TrainRequest, registry: FieldRegistry, label: Label, event_types: list[str]
-) -> tuple[list[FeatureSource], list[Excluded]]:
+) -> tuple[list[FeatureSource], list[Exclusion]]:
     specs = list({spec.name: spec for spec in registry.fields.values()}.values())
     short = {s.name: s.key for s in specs if registry.fields.get(s.key) is s}
     sources, excluded = candidate_sources(
@@ -126,7 +126,7 @@ def _chosen_sources(
             registry.resolve(Field(name))  # an unknown name gets a did-you-mean
             raise InvalidInputError(f"{name} is not a feature a model can learn from")
     dropped = set(request.exclude)
-    excluded += [Excluded(name, "excluded on request (--exclude)") for name in request.exclude]
+    excluded += [Exclusion(name, "excluded on request (--exclude)") for name in request.exclude]
     return [s for s in sources if s.name not in dropped], excluded
 
 
@@ -161,7 +161,7 @@ def train_model(session: Session, request: TrainRequest, now: datetime) -> Train
         values = frame.columns[source.name]
         why = _uninformative(values[known] if isinstance(values, np.ndarray) else values)
         if why is not None:
-            excluded.append(Excluded(source.name, why))
+            excluded.append(Exclusion(source.name, why))
             continue
         columns.append(FeatureColumn(source.name, source.kind, _rows(values, known, order)))
     _check_history(label, labels, columns)
@@ -238,7 +238,7 @@ def _store(
     request: TrainRequest,
     label: Label,
     outcome: TrainingOutcome,
-    excluded: list[Excluded],
+    excluded: list[Exclusion],
     now: datetime,
     seconds: float,
 ) -> StoredModel:
@@ -249,8 +249,9 @@ def _store(
         "rows": outcome.rows,
         "positives": outcome.positives,
         "features": [{"name": n, "kind": model.feature_kinds[n]} for n in model.feature_names],
-        "excluded": [{"field": e.field, "reason": e.reason} for e in excluded]
-        + [{"field": e.field, "reason": e.reason} for e in outcome.excluded],
+        "excluded": [
+            {"field": e.field, "reason": e.reason} for e in [*excluded, *outcome.excluded]
+        ],
         "kind": model.kind,
         "calibration": outcome.calibration,
         "metrics": outcome.metrics,
@@ -262,18 +263,7 @@ def _store(
         "training_seconds": round(seconds, 3),
         "versions": _versions(),
     }
-    stored = StoredModel(
-        kind=model.kind,
-        label=label.description[:500],
-        rows=outcome.rows,
-        positives=outcome.positives,
-        roc_auc=outcome.metrics.get("roc_auc"),
-        card=card,
-        document=json.dumps(model.to_document(), separators=(",", ":")),
-        created_at=now,
-        activated_at=None,
-    )
-    return repository.add_model(session, stored)
+    return service.store(session, model, card, now)
 
 
 def _versions() -> dict[str, str]:
@@ -287,7 +277,7 @@ def _versions() -> dict[str, str]:
 
 
 def _summary(
-    stored: StoredModel, outcome: TrainingOutcome, excluded: list[Excluded], activated: bool
+    stored: StoredModel, outcome: TrainingOutcome, excluded: list[Exclusion], activated: bool
 ) -> TrainSummary:
     return TrainSummary(
         model_id=stored.id,
@@ -296,8 +286,9 @@ def _summary(
         rows=outcome.rows,
         positives=outcome.positives,
         features=list(outcome.features),
-        excluded=[ExcludedField(field=e.field, reason=e.reason) for e in excluded]
-        + [ExcludedField(field=e.field, reason=e.reason) for e in outcome.excluded],
+        excluded=[
+            ExcludedField(field=e.field, reason=e.reason) for e in [*excluded, *outcome.excluded]
+        ],
         metrics=outcome.metrics,
         holdout=outcome.holdout,
         candidates=outcome.candidates,
