@@ -241,3 +241,23 @@ def test_imported_contacts_are_scored_as_they_arrive(
     assert 0.0 < shown["scores"]["probability"] < 1.0
     older = run(capsys, *db, "--json", "contacts", "show", "p1@example.org").json()
     assert older["scores"]["probability"] is None  # not in that import: `model score` does them
+
+
+@pytest.mark.parametrize(
+    ("args", "parts"),
+    [
+        (["contacts", "list", "--order-by", "priorty"], ["priorty", "did you mean 'priority'"]),
+        (["contacts", "list", "--order-by", "age"], ["--order-by age", "birth_date"]),
+        (["contacts", "list", "--order-by", "priority sideways"], ["asc or desc"]),
+        (["model", "activate", "9"], ["no model 9"]),
+        (["model", "export", "9", "out.json"], ["no model 9"]),
+        (["model", "export", "1", "no/such/folder/out.json"], ["does not exist"]),
+        (["model", "import", "missing.json"], ["missing.json does not exist"]),
+        (["model", "train", "--order-by", "id"], ["--holdout-last"]),
+    ],
+)
+def test_bad_model_and_order_input(
+    db: tuple[str, str], capsys: CapSys, args: list[str], parts: list[str]
+) -> None:
+    _refused(run(capsys, *db, *args), *parts)
+    assert _active(capsys, db) == []
