@@ -6,16 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, or_, select, update
+from sqlalchemy import Table, case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from leadsift.contacts.models import Contact, ContactPrediction
+from leadsift.criteria import Criteria, FieldSpec, Moment
+from leadsift.criteria.sql import to_sql
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert, driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.models import PlaybookVersion, StageChange
 from leadsift.scoring.models import StoredModel
+from leadsift.segments.repository import WorkspaceSqlFields
 
 _PREDICTIONS = cast(Table, ContactPrediction.__table__)
 # Fixed names (no user text reaches these statements).
@@ -35,10 +38,20 @@ def event_types(session: Session) -> list[str]:
     return sorted(session.scalars(query))
 
 
-def became_customer() -> ColumnElement[bool]:
-    """True for contacts that are, or once were, customers (the default label)."""
+def became_customer() -> ColumnElement[int]:
+    """1 for contacts that are, or once were, customers (the default label), else 0."""
     ever = exists().where(StageChange.contact_id == Contact.id, StageChange.to_stage == "customer")
-    return or_(Contact.stage == "customer", ever)
+    return case((or_(Contact.stage == "customer", ever), 1), else_=0)
+
+
+def matches(criteria: Criteria, now: datetime) -> ColumnElement[int]:
+    """1 for contacts a criteria expression selects at NOW, else 0."""
+    return case((to_sql(criteria, WorkspaceSqlFields(), Moment(now)), 1), else_=0)
+
+
+def field_value(spec: FieldSpec) -> ColumnElement[Any]:
+    """A field's value per contact, as criteria read it."""
+    return WorkspaceSqlFields().value(spec)
 
 
 # The model store.

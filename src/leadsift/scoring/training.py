@@ -10,12 +10,11 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, case
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from leadsift.criteria import CriteriaError, FieldRegistry, FieldSpec, Moment, compile_criteria
+from leadsift.criteria import CriteriaError, FieldRegistry, FieldSpec, compile_criteria
 from leadsift.criteria.ast import Field
-from leadsift.criteria.sql import to_sql
 from leadsift.errors import InvalidInputError
 from leadsift.qualification.policy import CONVERSION_EVENTS
 from leadsift.scoring import feature_repository, repository, service
@@ -26,7 +25,6 @@ from leadsift.scoring.models import StoredModel
 from leadsift.scoring.schemas import ExcludedField, TrainRequest, TrainSummary
 from leadsift.scoring.screening import Exclusion
 from leadsift.segments.fields import field_registry
-from leadsift.segments.repository import WorkspaceSqlFields
 
 DEFAULT_LABEL = "became a customer (stage history), against lost or never converted"
 
@@ -48,7 +46,7 @@ def label_of(request: TrainRequest, registry: FieldRegistry, now: datetime) -> L
     if not text:
         if request.positive is not None:
             raise InvalidInputError("--positive needs --label FIELD (the field it is a value of)")
-        value = case((repository.became_customer(), 1), else_=0)
+        value = repository.became_customer()
         return Label(DEFAULT_LABEL, value, None, frozenset(), frozenset(CONVERSION_EVENTS))
     if text.isidentifier() or request.positive is not None:
         spec = registry.resolve(Field(text))  # unknown names get a did-you-mean
@@ -57,7 +55,7 @@ def label_of(request: TrainRequest, registry: FieldRegistry, now: datetime) -> L
         criteria = compile_criteria(text, registry)
     except CriteriaError as error:
         raise InvalidInputError(f"--label: {error.message}") from None
-    value = case((to_sql(criteria, WorkspaceSqlFields(), Moment(now)), 1), else_=0)
+    value = repository.matches(criteria, now)
     return Label(text, value, None, frozenset(criteria.field_names()), frozenset())
 
 
@@ -71,7 +69,7 @@ def _field_label(spec: FieldSpec, name: str, positive: str | None) -> Label:
             f"'{name} = \"yes\"')"
         )
     shown = f"{name} = {positive}" if positive is not None else f"{name} is true"
-    value = WorkspaceSqlFields().value(spec)
+    value = repository.field_value(spec)
     return Label(shown, value, positive, frozenset({spec.name, spec.key}), frozenset())
 
 
@@ -150,7 +148,7 @@ def train_model(session: Session, request: TrainRequest, now: datetime) -> Train
     sources, excluded = _chosen_sources(request, registry, label, repository.event_types(session))
     extras: dict[str, ColumnElement[Any]] = {"label": label.value}
     if request.order_by is not None:
-        extras["order"] = WorkspaceSqlFields().value(registry.resolve(Field(request.order_by)))
+        extras["order"] = repository.field_value(registry.resolve(Field(request.order_by)))
     # Only contacts with a label are read (a field label leaves the others out in SQL).
     where = label.value.is_not(None) if label.positive is not None else None
     frame = feature_repository.feature_frame(session, sources, now, where=where, extras=extras)
