@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./leadsift.db"
@@ -35,3 +38,30 @@ class Settings(BaseSettings):
     # The app's public URL (e.g. https://track.example.com): the base of the tracked links and
     # pixels `leadsift track` prints. (The script finds the app from its own src.)
     public_url: str | None = None
+    # Outreach delivery. "file" writes each message to `outbox_dir` (development); "smtp" and
+    # "http" deliver for real.
+    email_transport: Literal["smtp", "file"] = "file"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    # "starttls" upgrades a plain connection (port 587); "tls" is TLS from the start (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    # Login happens only when a username is set.
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # Per network operation; a timeout after the message content was sent is "ambiguous".
+    smtp_timeout_s: float = 30.0
+    email_from: str = "leadsift@localhost"
+    email_reply_to: str | None = None
+    sms_transport: Literal["http", "file"] = "file"
+    sms_gateway_url: str | None = None
+    # Sent as the Authorization header's value (e.g. "Bearer ..." or "Basic ...").
+    sms_gateway_auth: SecretStr | None = None
+    # The gateway's JSON body; the placeholders {to}, {text} and {sender} are replaced inside
+    # the parsed JSON's strings, so values are always JSON-escaped.
+    sms_gateway_payload: str = '{"to": "{to}", "text": "{text}", "from": "{sender}"}'
+    # Where the provider's message id is in its JSON answer (dots for nested keys); None: ignored.
+    sms_gateway_id_field: str | None = "id"
+    sms_timeout_s: float = 10.0
+    sms_sender: str = "leadsift"
+    # The file channels' folder (one .eml / .json file per message).
+    outbox_dir: str = "./outbox"
