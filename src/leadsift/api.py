@@ -26,6 +26,7 @@ from leadsift.engagement import tracking
 from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
 from leadsift.kit.web import BodyLimit, install_error_handlers
+from leadsift.outreach import endpoints as outreach_endpoints
 from leadsift.scoring.service import after_events
 
 
@@ -76,9 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_endpoints.router)
     app.include_router(contacts_endpoints.router)
     app.include_router(tracking.router)
+    app.include_router(outreach_endpoints.public)
+    app.include_router(outreach_endpoints.api)
     app.add_middleware(
         BodyLimit,
-        limits=[("/api/", settings.api_max_body_bytes), ("/t/", settings.tracking_max_body_bytes)],
+        limits=[
+            ("/api/", settings.api_max_body_bytes),
+            ("/t/", settings.tracking_max_body_bytes),
+            ("/u/", settings.tracking_max_body_bytes),
+        ],
     )
     _document_models(app, events_endpoints.DOCUMENTED_MODELS)
     return app

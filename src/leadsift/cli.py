@@ -18,6 +18,7 @@ from leadsift.engagement.tracking_cli import register as register_tracking
 from leadsift.errors import LeadsiftError
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
+from leadsift.outreach.cli import register as register_outreach
 from leadsift.qualification.cli import register as register_qualification
 from leadsift.scoring import service as scoring
 from leadsift.scoring.cli import register as register_scoring
@@ -43,6 +44,7 @@ after_import(scoring.score_contacts)
 register_demo(app)
 register_tracking(app)
 register_backup(app)
+register_outreach(app)
 
 
 @app.callback()

@@ -6,6 +6,7 @@ from leadsift.access import models as access_models
 from leadsift.contacts import models as contacts_models
 from leadsift.engagement import models as engagement_models
 from leadsift.kit.orm import Base
+from leadsift.outreach import models as outreach_models
 from leadsift.qualification import models as qualification_models
 from leadsift.scoring import models as scoring_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "contacts_models",
     "engagement_models",
     "metadata",
+    "outreach_models",
     "qualification_models",
     "scoring_models",
 ]

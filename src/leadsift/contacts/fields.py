@@ -42,7 +42,7 @@ RECORD_COLUMNS: Final[tuple[str, ...]] = (*CONTACT_VALUE_FIELDS, "attrs")
 RECORD_POSITION: Final[dict[str, int]] = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 IDENTIFIER_FIELDS: Final[tuple[str, ...]] = ("email", "phone", "external_id")
 
-CONSENT_CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "phone")
+CONSENT_CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "phone", "ad_audience")
 CONSENT_FIELDS: Final[dict[str, str]] = {f"consent_{c}": c for c in CONSENT_CHANNELS}
 
 # Names an attribute key may not take: they already mean something in criteria and exports.

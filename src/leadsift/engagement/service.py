@@ -208,6 +208,27 @@ def _row(event: PreparedEvent, owner: int | None, now: datetime) -> dict[str, An
     return row
 
 
+def record_for_contacts(
+    session: Session, contact_events: Sequence[tuple[int, dict[str, Any]]], *, now: datetime
+) -> int:
+    """Store events the system itself observed about known contacts (a message sent, a code
+    redeemed): checked like any event, stored once per idempotency key; returns how many are
+    new. The caller knows the contacts exist, so there is no look-up."""
+    rows = []
+    for index, (contact_id, raw) in enumerate(contact_events):
+        item = prepare(
+            {**raw, "contact_id": contact_id},
+            index,
+            received_at=now,
+            future_tolerance=timedelta(minutes=5),
+            region="FR",
+        )
+        if isinstance(item, ItemError):
+            raise ValueError(f"a system event is not valid: {item.message}")
+        rows.append(_row(item, contact_id, now))
+    return len(repository.insert_events(session, rows))
+
+
 def identify_visitor(
     session: Session, anonymous_id: str, contact_id: int, *, via: str, now: datetime
 ) -> int:

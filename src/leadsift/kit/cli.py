@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -65,10 +66,10 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def to_jsonable(value: Any) -> Any:
-    """Pydantic models and plain values as JSON-compatible data."""
+    """Pydantic models, dataclasses and plain values (datetimes included) as JSON data."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    return value
+    return to_jsonable_python(value)
 
 
 def emit_json(document: Any) -> None:

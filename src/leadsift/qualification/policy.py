@@ -113,6 +113,9 @@ def promotion(
 def conversion(contact: Mapping[str, Any], event: Mapping[str, Any]) -> list[Move]:
     """The moves of a buyer to `customer` (through `qualified` when it was not one yet)."""
     reason = CONVERSION_EVENTS[event["type"]]
+    if (event.get("properties") or {}).get("promo_code"):
+        # A redemption is a purchase that carries its code (outreach's `promo redeem`).
+        reason = "promo_redeemed"
     explanation = {"event": event_json(event), "amount": _amount(event)}
     moves = []
     source = Stage(contact["stage"])

@@ -1,0 +1,188 @@
+"""SQL of the outbox: claiming due messages (`FOR UPDATE SKIP LOCKED` on PostgreSQL), settling
+them one by one, the workers' registry, and recovering a dead worker's claims."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy.orm import Session
+
+from leadsift.contacts.models import ConsentRecord, Contact
+from leadsift.engagement.models import Event
+from leadsift.kit.bulk import dialect_insert, is_postgres, sqlite_timestamp
+from leadsift.outreach.models import Campaign, OutboxMessage, OutboxWorker
+from leadsift.qualification.policy import CONVERSION_EVENTS
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_WORKERS = cast(Table, OutboxWorker.__table__)
+_O = _OUTBOX.c
+_CONSENT = ConsentRecord.__table__.c
+_CONTACTS = Contact.__table__.c
+_EVENTS = Event.__table__.c
+_CAMPAIGNS = Campaign.__table__.c
+
+# Due rows of scheduled campaigns, oldest due first; PostgreSQL skips rows another worker
+# holds, so several workers share the queue without waiting on each other.
+_CLAIM_SQL = """
+UPDATE outbox_messages SET status = 'claimed', claim_token = :token, claimed_at = :now,
+       attempts = attempts + 1
+WHERE id IN (
+    SELECT o.id FROM outbox_messages o JOIN campaigns c ON c.id = o.campaign_id
+    WHERE o.status = 'pending' AND o.due_at <= :now AND c.status = 'scheduled'
+    ORDER BY o.due_at, o.id LIMIT :limit {lock}
+)
+RETURNING id, campaign_id, contact_id, channel, step, attempts
+"""
+
+
+def claim(session: Session, token: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Mark up to LIMIT due messages as claimed by TOKEN; return them in id order."""
+    lock = "FOR UPDATE OF o SKIP LOCKED" if is_postgres(session) else ""
+    statement = text(_CLAIM_SQL.format(lock=lock)).bindparams(
+        token=token, now=_bind_time(session, now), limit=limit
+    )
+    rows = [dict(r) for r in session.execute(statement).mappings()]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def _bind_time(session: Session, moment: datetime) -> Any:
+    # Raw SQL bypasses UtcDateTime: give SQLite the same text the ORM writes.
+    if is_postgres(session):
+        return moment
+    return sqlite_timestamp(moment)
+
+
+def send_facts(
+    session: Session, contact_id: int, channel: str, campaign_id: int
+) -> dict[str, Any] | None:
+    """The contact's columns, its latest marketing consent on CHANNEL, its last purchase and the
+    campaign's status, in one round trip (read right before each send)."""
+    consent = (
+        select(_CONSENT.granted)
+        .where(
+            _CONSENT.contact_id == _CONTACTS.id,
+            _CONSENT.channel == channel,
+            _CONSENT.purpose == "marketing",
+        )
+        .order_by(_CONSENT.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    purchase = (
+        select(func.max(_EVENTS.occurred_at))
+        .where(_EVENTS.contact_id == _CONTACTS.id, _EVENTS.type.in_(list(CONVERSION_EVENTS)))
+        .scalar_subquery()
+    )
+    status = select(_CAMPAIGNS.status).where(_CAMPAIGNS.id == campaign_id).scalar_subquery()
+    query = select(
+        Contact.__table__,
+        consent.label("consent"),
+        purchase.label("last_purchase_at"),
+        status.label("campaign_status"),
+    ).where(_CONTACTS.id == contact_id)
+    row = session.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def settle(session: Session, outbox_id: int, **values: Any) -> None:
+    """Record what became of a claimed message (status, reason, detail, ids, times)."""
+    session.execute(update(_OUTBOX).where(_O.id == outbox_id).values(claim_token=None, **values))
+
+
+def release(session: Session, outbox_ids: Sequence[int], due_at: datetime | None = None) -> int:
+    """Put claimed messages back in the queue, their claim's attempt not counted."""
+    if not outbox_ids:
+        return 0
+    values: dict[str, Any] = {
+        "status": "pending",
+        "claim_token": None,
+        "claimed_at": None,
+        "attempts": _O.attempts - 1,
+    }
+    if due_at is not None:
+        values["due_at"] = due_at
+    statement = update(_OUTBOX).where(_O.id.in_(list(outbox_ids)), _O.status == "claimed")
+    return int(session.execute(statement.values(**values)).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def add_next_step(session: Session, row: dict[str, Any]) -> None:
+    """A sequence's next message (once: the unique key ignores a second)."""
+    statement = dialect_insert(session)(_OUTBOX).values(**row)
+    session.execute(
+        statement.on_conflict_do_nothing(
+            index_elements=["campaign_id", "contact_id", "channel", "step"]
+        )
+    )
+
+
+def claimed_by(session: Session, token: str) -> list[int]:
+    """The ids of messages TOKEN claimed and did not settle, in id order."""
+    query = select(_O.id).where(_O.claim_token == token, _O.status == "claimed")
+    return list(session.scalars(query.order_by(_O.id)))
+
+
+def mark_ambiguous(session: Session, outbox_id: int, detail: str, now: datetime) -> None:
+    """The message may have left: never sent again, listed for a person to decide."""
+    settle(session, outbox_id, status="ambiguous", reason="worker_died", detail=detail,
+           settled_at=now)  # fmt: skip
+
+
+def register_worker(session: Session, worker: OutboxWorker) -> None:
+    """Add a worker to the registry."""
+    session.add(worker)
+    session.flush()
+
+
+def heartbeat(session: Session, token: str, now: datetime) -> None:
+    """Say the worker TOKEN is alive."""
+    session.execute(update(_WORKERS).where(_WORKERS.c.token == token).values(heartbeat_at=now))
+
+
+def stop_worker(session: Session, token: str, now: datetime) -> None:
+    """Mark the worker TOKEN as stopped."""
+    session.execute(update(_WORKERS).where(_WORKERS.c.token == token).values(stopped_at=now))
+
+
+def running_workers(session: Session) -> list[OutboxWorker]:
+    """Workers not known to have stopped."""
+    query = select(OutboxWorker).where(OutboxWorker.stopped_at.is_(None))
+    return list(session.scalars(query.order_by(OutboxWorker.started_at)))
+
+
+def orphan_tokens(session: Session) -> list[str]:
+    """Claim tokens of no running worker (a worker whose row was lost)."""
+    running = select(OutboxWorker.token).where(OutboxWorker.stopped_at.is_(None))
+    query = select(_O.claim_token).where(
+        and_(_O.status == "claimed", _O.claim_token.is_not(None), _O.claim_token.not_in(running))
+    )
+    return sorted({t for t in session.scalars(query.distinct()) if t})
+
+
+def pending_due(session: Session, now: datetime) -> int:
+    """How many messages of scheduled campaigns are due."""
+    query = (
+        select(func.count())
+        .select_from(_OUTBOX.join(Campaign.__table__, _CAMPAIGNS.id == _O.campaign_id))
+        .where(_O.status == "pending", _O.due_at <= now, _CAMPAIGNS.status == "scheduled")
+    )
+    return int(session.scalar(query) or 0)
+
+
+def stop_events_since(
+    session: Session, contact_id: int, types: Sequence[str], since: datetime
+) -> str | None:
+    """The type of the first event among TYPES the contact had since SINCE, if any."""
+    query = (
+        select(_EVENTS.type)
+        .where(
+            _EVENTS.contact_id == contact_id,
+            _EVENTS.type.in_(list(types)),
+            _EVENTS.occurred_at >= since,
+        )
+        .order_by(_EVENTS.occurred_at)
+        .limit(1)
+    )
+    return session.scalar(query)

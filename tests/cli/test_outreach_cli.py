@@ -1,0 +1,234 @@
+"""Outreach end to end through the CLI and a real SMTP sink: consent gate, campaign, worker,
+unsubscribe mid-campaign, promo codes, sequences."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from leadsift.api import create_app
+from leadsift.config import Settings
+from leadsift.db import Database
+from leadsift.engagement.models import Event
+from leadsift.engagement.tracked_links import tracking_secret
+from leadsift.kit.clock import utcnow
+from leadsift.outreach import unsubscribe
+from leadsift.outreach.campaign_cli import sending
+from leadsift.outreach.channels import email_channel, sms_channel
+from leadsift.outreach.models import OutboxMessage
+from leadsift.outreach.worker import Worker, WorkerOptions
+from tests.cli.helpers import run
+from tests.outreach_helpers import PROMO_TEMPLATE, SmtpSink, write_people, write_template
+
+PEOPLE = (
+    [(f"Ann{i}", f"ann{i}@exemple.fr", "oui") for i in range(30)]
+    + [(f"Bob{i}", f"bob{i}@exemple.fr", "non") for i in range(5)]
+    + [(f"Cid{i}", f"cid{i}@exemple.fr", "") for i in range(5)]
+)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+def _settings(url: str, sink: SmtpSink) -> Settings:
+    return Settings(
+        database_url=url,
+        email_transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_timeout_s=5.0,
+        email_from="news@exemple.fr",
+        public_url="https://track.exemple.fr",
+    )
+
+
+def _work(url: str, sink: SmtpSink, **options: Any) -> dict[str, int]:
+    settings = _settings(url, sink)
+    database = Database(url, settings).ready()
+    try:
+        worker = Worker(
+            database,
+            sending=sending(settings),
+            email=lambda: email_channel(settings),
+            sms=lambda: sms_channel(settings),
+            options=WorkerOptions(once=True, **options),
+        )
+        return worker.run().outcomes
+    finally:
+        database.dispose()
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    result = run(capsys, *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+@pytest.fixture
+def workspace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
+) -> tuple[str, Path]:
+    people = write_people(tmp_path / "people.csv", PEOPLE)
+    _json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
+    return committed_db_url, write_template(tmp_path / "offer.yaml")
+
+
+def test_a_campaign_reaches_each_eligible_contact_exactly_once(
+    capsys: pytest.CaptureFixture[str], workspace: tuple[str, Path], sink: SmtpSink
+) -> None:
+    url, template = workspace
+    db = ("--db", url, "--json")
+    _json(capsys, *db, "consent", "withdraw", "ann0@exemple.fr", "--channel", "email")
+    _json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
+          "--stage", "contact")  # fmt: skip
+    preview = _json(capsys, *db, "campaign", "preview", "spring", "--contact", "ann1@exemple.fr")
+    assert preview["decision"]["allowed"] is True
+    assert preview["subject"].startswith("Ann1, votre offre")
+    assert preview["skipped"] == {"suppressed": 1, "withdrawn": 5, "no_opt_in": 5}
+    scheduled = _json(capsys, *db, "campaign", "schedule", "spring")
+    assert scheduled["prepared"]["recipients"] == 29
+    assert _work(url, sink) == {"sent": 29}
+    received = sink.handler.recipients()
+    assert received == {f"ann{i}@exemple.fr": 1 for i in range(1, 30)}
+    first = sink.handler.messages[0]
+    assert first["list_unsubscribe"].startswith("<https://track.exemple.fr/u/")
+    assert first["list_unsubscribe_post"] == "List-Unsubscribe=One-Click"
+    assert "https://track.exemple.fr/u/" in first["text"]
+    # A second worker run finds nothing due: nothing is sent twice.
+    assert _work(url, sink) == {}
+    assert len(sink.handler.messages) == 29
+    status = _json(capsys, *db, "campaign", "status", "spring")
+    assert status["outbox"] == {"0": {"sent": 29}}
+    database = Database(url)
+    with database.unit_of_work(read_only=True) as session:
+        sent_events = session.scalar(
+            select(func.count()).where(Event.type == "email_sent", Event.campaign == "spring")
+        )
+    database.dispose()
+    assert sent_events == 29
+
+
+def test_an_unsubscribe_mid_campaign_stops_every_later_message(
+    capsys: pytest.CaptureFixture[str], workspace: tuple[str, Path], sink: SmtpSink
+) -> None:
+    url, template = workspace
+    db = ("--db", url, "--json")
+    _json(capsys, *db, "campaign", "create", "news", "--template", str(template),
+          "--target", 'email startswith "ann"')  # fmt: skip
+    _json(capsys, *db, "campaign", "schedule", "news")
+    assert _work(url, sink, max_messages=10, batch=5) == {"sent": 10}
+    settings = _settings(url, sink)
+    with TestClient(create_app(settings)) as client:
+        database = Database(url)
+        with database.unit_of_work(read_only=True) as session:
+            contact_id = (
+                session.execute(
+                    select(OutboxMessage.contact_id)
+                    .where(OutboxMessage.status == "pending")
+                    .order_by(OutboxMessage.id)
+                )
+                .scalars()
+                .first()
+            )
+            token = unsubscribe.token(tracking_secret(session), int(contact_id), "email", "news")
+        database.dispose()
+        page = client.get(f"/u/{token}")
+        assert page.status_code == 200 and "<form" in page.text
+        assert client.get(f"/u/{token}").status_code == 200  # a GET changes nothing
+        answer = client.post(
+            f"/u/{token}", data={"List-Unsubscribe": "One-Click"}, follow_redirects=False
+        )
+        assert answer.status_code == 200 and "set-cookie" not in answer.headers
+        assert client.post(f"/u/{token}x", data={}).status_code == 404  # tampered
+    outcomes = _work(url, sink)
+    assert outcomes == {"sent": 19, "skipped": 1}
+    status = _json(capsys, *db, "campaign", "status", "news")
+    assert status["reasons"] == {"suppressed": 1}
+    assert max(sink.handler.recipients().values()) == 1
+
+
+def test_a_redeemed_code_makes_a_customer_attributed_to_its_campaign(
+    capsys: pytest.CaptureFixture[str],
+    workspace: tuple[str, Path],
+    sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    url, template = workspace
+    db = ("--db", url, "--json")
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text('name: Offre\neligibility: email startswith "ann"\n', encoding="utf-8")
+    _json(capsys, *db, "qualify", "--playbook", str(playbook))
+    _json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
+    template = write_template(tmp_path / "promo.yaml", PROMO_TEMPLATE)
+    _json(capsys, *db, "campaign", "create", "promo-spring", "--template", str(template),
+          "--stage", "lead", "--promo", "welcome", "--control", "10%")  # fmt: skip
+    scheduled = _json(capsys, *db, "campaign", "schedule", "promo-spring")
+    treated, held_out = scheduled["prepared"]["recipients"], scheduled["prepared"]["control"]
+    assert treated + held_out == 30 and held_out >= 1
+    assert _work(url, sink) == {"sent": treated}
+    text = sink.handler.messages[0]["text"]
+    code = text.split("Votre code : ")[1].split()[0]
+    done = _json(capsys, *db, "promo", "redeem", code.lower(), "--amount", "42.5")
+    assert done["stage"] == "customer" and done["campaign"] == "promo-spring"
+    shown = _json(capsys, *db, "contacts", "show", str(done["contact_id"]))
+    assert shown["stage"] == "customer" and shown["stage_reason"] == "promo_redeemed"
+    again = run(capsys, *db, "promo", "redeem", code)
+    assert again.code == 1 and "already" in again.err
+    unknown = run(capsys, *db, "promo", "redeem", "NOPE-NOPE-22")
+    assert unknown.code == 1 and "no promo code" in unknown.err
+
+
+def test_a_sequence_stops_for_those_who_replied(
+    capsys: pytest.CaptureFixture[str], workspace: tuple[str, Path], sink: SmtpSink
+) -> None:
+    url, template = workspace
+    db = ("--db", url, "--json")
+    _json(capsys, *db, "campaign", "create", "drip", "--template", str(template),
+          "--target", 'email in ("ann1@exemple.fr", "ann2@exemple.fr")',
+          "--then", f"1s:{template}")  # fmt: skip
+    _json(capsys, *db, "campaign", "schedule", "drip")
+    assert _work(url, sink) == {"sent": 2}
+    events = [{"type": "email_replied", "email": "ann1@exemple.fr",
+               "occurred_at": (utcnow() + timedelta(milliseconds=1)).isoformat()}]  # fmt: skip
+    file = Path(template).with_name("replies.jsonl")
+    file.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+    _json(capsys, *db, "import", "events", str(file))
+    time.sleep(1.1)
+    assert _work(url, sink) == {"sent": 1, "stopped": 1}
+    assert sink.handler.recipients() == {"ann1@exemple.fr": 1, "ann2@exemple.fr": 2}
+
+
+def test_bad_campaign_input_is_refused_with_a_precise_message(
+    capsys: pytest.CaptureFixture[str], workspace: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, template = workspace
+    db = ("--db", url)
+    no_link = write_template(tmp_path / "bad.yaml", "channel: email\ndefault_language: fr\n"
+                             "fr:\n  subject: Hi\n  text: Bonjour\n")  # fmt: skip
+    result = run(
+        capsys, *db, "campaign", "create", "x", "--template", str(no_link), "--stage", "lead"
+    )
+    assert result.code == 1 and "unsubscribe" in result.err
+    undefined = write_template(tmp_path / "undef.yaml", "channel: email\ndefault_language: fr\n"
+                               "fr:\n  subject: Hi {{ contact.nickname }}\n"
+                               "  text: '{{ unsubscribe_url }}'\n")  # fmt: skip
+    result = run(
+        capsys, *db, "campaign", "create", "x", "--template", str(undefined), "--stage", "lead"
+    )
+    assert result.code == 1 and "nickname" in result.err
+    result = run(capsys, *db, "campaign", "create", "x", "--template", str(template),
+                 "--target", "age >>= 3")  # fmt: skip
+    assert result.code == 1 and "error:" in result.err and "Traceback" not in result.err
+    listed = run(capsys, "--db", url, "--json", "campaign", "list")
+    assert json.loads(listed.out) == {"campaigns": []}

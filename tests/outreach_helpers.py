@@ -1,0 +1,109 @@
+"""What the outreach tests share: a real SMTP sink (aiosmtpd), contact files with consent,
+message templates."""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+
+EMAIL_TEMPLATE = """\
+channel: email
+default_language: fr
+fr:
+  subject: "{{ contact.first_name }}, votre offre {{ offer.name or '' }}"
+  text: |
+    Bonjour {{ contact.first_name }},
+    Se désinscrire : {{ unsubscribe_url }}
+en:
+  subject: "{{ contact.first_name }}, your offer"
+  text: |
+    Hello {{ contact.first_name }},
+    Unsubscribe: {{ unsubscribe_url }}
+"""
+PROMO_TEMPLATE = """\
+channel: email
+default_language: fr
+fr:
+  subject: "{{ contact.first_name }}, -20 %"
+  text: |
+    Bonjour {{ contact.first_name }},
+    Votre code : {{ promo_code }}
+    Se désinscrire : {{ unsubscribe_url }}
+"""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class SinkHandler:
+    """Records every accepted message: its recipient and parsed headers/body."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Accept the message and keep it."""
+        parsed = email.message_from_bytes(envelope.content, policy=default)
+        body = parsed.get_body(preferencelist=("plain",))
+        record = {
+            "to": list(envelope.rcpt_tos),
+            "message_id": parsed["Message-ID"],
+            "subject": parsed["Subject"],
+            "list_unsubscribe": parsed["List-Unsubscribe"],
+            "list_unsubscribe_post": parsed["List-Unsubscribe-Post"],
+            "text": body.get_content() if body is not None else "",
+        }
+        with self.lock:
+            self.messages.append(record)
+        return "250 2.0.0 Ok queued"
+
+    def recipients(self) -> Counter[str]:
+        """How many messages each address received."""
+        with self.lock:
+            return Counter(to for m in self.messages for to in m["to"])
+
+
+class SmtpSink:
+    """A real SMTP server on 127.0.0.1 in a thread of the test process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = SinkHandler()
+        self.controller = Controller(self.handler, hostname=HOST, port=self.port)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def write_people(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """A contacts CSV of (first name, email, consent_email) rows."""
+    lines = ["first_name,email,consent_email,language"]
+    lines += [f"{first},{address},{consent},fr" for first, address, consent in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_template(path: Path, text: str = EMAIL_TEMPLATE) -> Path:
+    """A template file."""
+    path.write_text(text, encoding="utf-8")
+    return path
