@@ -24,6 +24,8 @@ from tests.outreach_helpers import SmtpSink, write_people, write_template
 
 ELIGIBLE = 10_000
 KILLS = 10
+# Messages on the wire at once in one worker process (its default lanes).
+LANES = 4
 pytestmark = pytest.mark.slow
 
 
@@ -74,7 +76,7 @@ def test_kill_9_ten_times_mid_campaign_no_duplicate_no_loss(
         final = _worker(url, sink, once=True)
         assert final.wait(timeout=600) == 0, final.stderr.read() if final.stderr else ""
         received = sink.handler.recipients()
-    assert len(received) >= ELIGIBLE - KILLS
+    assert len(received) >= ELIGIBLE - KILLS * LANES
     assert max(received.values()) == 1, "a message was sent twice"
     database = Database(url)
     with database.unit_of_work(read_only=True) as session:
@@ -88,7 +90,7 @@ def test_kill_9_ten_times_mid_campaign_no_duplicate_no_loss(
     assert len(statuses) == ELIGIBLE  # the ineligible never got an outbox row
     assert set(statuses.values()) <= {"sent", "ambiguous"}
     ambiguous = {email for email, status in statuses.items() if status == "ambiguous"}
-    assert len(ambiguous) <= KILLS
+    assert len(ambiguous) <= KILLS * LANES  # at most one per lane per kill
     for email, status in statuses.items():
         # No loss: every eligible contact received it, or its message is listed as ambiguous.
         assert email in received or email in ambiguous, email

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from leadsift.contacts import lookup
+from leadsift.errors import NotFoundError
 from leadsift.kit.cli import emit_json, key_value_table, plain, state, stderr, stdout
 from leadsift.kit.clock import utcnow
 from leadsift.outreach import campaign_repository, consent
@@ -118,6 +119,9 @@ def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option(help="Process what is due now, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Messages per claim.")] = 50,
+    lanes: Annotated[
+        int, typer.Option(min=1, max=32, help="Messages in flight at once (threads).")
+    ] = 4,
     max_messages: Annotated[
         int | None, typer.Option(min=1, help="Stop after settling this many.")
     ] = None,
@@ -131,7 +135,7 @@ def worker(
         stop["asked"] = True
 
     signal.signal(signal.SIGTERM, ask_stop)
-    options = WorkerOptions(once=once, batch=batch, max_messages=max_messages)
+    options = WorkerOptions(once=once, batch=batch, lanes=lanes, max_messages=max_messages)
     runner = Worker(
         cli.database(),
         sending=sending(settings),
@@ -167,7 +171,9 @@ def ambiguous(
         campaign_id = None
         if campaign is not None:
             found = campaign_repository.campaign_by_key(session, campaign)
-            campaign_id = found.id if found else -1
+            if found is None:
+                raise NotFoundError(f"no campaign {campaign!r}: see leadsift campaign list")
+            campaign_id = found.id
         rows = [
             {
                 "outbox_id": m.id,

@@ -1,11 +1,14 @@
-"""One claimed message, from the last check to its settlement: gate, sequence stops, render,
-send, and what the channel's answer means (sent, bounced, retried, failed, ambiguous).
-Flushes; the worker commits after each message."""
+"""One claimed message, in three steps the worker runs in order: `check` (read fresh: the
+contact, its consent and suppressions, the campaign's status, a sequence's stop events → send,
+skip, stop or put back), `send` (render and hand to the channel: no database), `record` (what
+the channel's answer means: sent, bounced, retried, failed, ambiguous). `check` reads in its own
+short transaction and `record` writes in another, so no transaction stays open while a message
+is on the wire."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +18,11 @@ from leadsift.engagement.service import record_for_contacts
 from leadsift.errors import InvalidInputError
 from leadsift.outreach import outbox_repository as outbox
 from leadsift.outreach.channels.base import EmailChannel, SendResult, SmsChannel
-from leadsift.outreach.consent import own_suppressions, suppress_contact
+from leadsift.outreach.consent import identifier_hashes, suppress_contact
+from leadsift.outreach.gate import Recipient, decide
 from leadsift.outreach.messages import Composer
 from leadsift.outreach.models import Campaign
-from leadsift.outreach.preparation import decide_row
+from leadsift.outreach.preparation import CHANNEL_IDENTIFIER, address_of
 from leadsift.outreach.retries import SOFT_FAILURE_LIMIT, backoff
 from leadsift.qualification.policy import CONVERSION_EVENTS
 
@@ -39,24 +43,97 @@ class Delivery:
     suppression_secret: bytes
 
 
-def _verdict(session: Session, delivery: Delivery, facts: Mapping[str, Any], now: datetime) -> Any:
-    channel = delivery.campaign.channel
-    row = (facts["id"], facts["email"], facts["phone"], facts["consent"],
-           facts["last_purchase_at"])  # fmt: skip
-    return decide_row(
-        row,
-        channel=channel,
-        audience=delivery.campaign.audience,
-        secret=delivery.suppression_secret,
-        suppressed=own_suppressions(
-            session, facts["email"], facts["phone"], channel, secret=delivery.suppression_secret
-        ),
-        now=now,
+@dataclass(frozen=True)
+class Check:
+    """What `check` decided: "send" (with the facts), "skip", "stop" or "release"."""
+
+    action: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def _channel_hashes(delivery: Delivery, facts: Mapping[str, Any]) -> dict[str, str | None]:
+    hashes = identifier_hashes(delivery.suppression_secret, facts["email"], facts["phone"])
+    kind = CHANNEL_IDENTIFIER.get(delivery.campaign.channel)
+    return {
+        "email_hash": hashes.get("email"),
+        "phone_hash": hashes.get("phone"),
+        "channel_hash": hashes.get(kind) if kind else None,
+    }
+
+
+def check(
+    session: Session,
+    delivery: Delivery,
+    row: Mapping[str, Any],
+    facts: Mapping[str, Any] | None,
+    now: datetime,
+) -> Check:
+    """Right before sending, re-read what may have changed since the claim (the contact gone,
+    a consent withdrawn, an identifier suppressed, the campaign paused; for a sequence's later
+    step, a reply, unsubscribe, bounce or purchase) and apply the gate again."""
+    campaign = delivery.campaign
+    if facts is None:
+        return Check("skip", reason="contact_erased")
+    fresh = outbox.recheck(
+        session,
+        contact_id=int(row["contact_id"]),
+        channel=campaign.channel,
+        campaign_id=campaign.id,
+        **_channel_hashes(delivery, facts),
     )
+    if fresh["present"] is None:
+        return Check("skip", reason="contact_erased")
+    if fresh["campaign_status"] != "scheduled":
+        return Check("release")
+    consent = fresh["consent"]
+    recipient = Recipient(
+        channel=campaign.channel,
+        audience=campaign.audience,
+        has_address=bool(address_of(campaign.channel, facts["email"], facts["phone"])),
+        consent=None if consent is None else bool(consent),
+        suppressed=fresh["suppressed"],
+        last_purchase_at=facts["last_purchase_at"],
+    )
+    verdict = decide(recipient, now)
+    if not verdict.allowed:
+        return Check("skip", reason=verdict.reason)
+    if int(row["step"]) > 0 and campaign.scheduled_at is not None:
+        stop = outbox.stop_events_since(
+            session, int(row["contact_id"]), SEQUENCE_STOPS, campaign.scheduled_at
+        )
+        if stop is not None:
+            return Check("stop", reason=stop)
+    return Check("send", facts)
 
 
-def _settle(session: Session, outbox_id: int, now: datetime, **values: Any) -> None:
-    outbox.settle(session, outbox_id, settled_at=now, **values)
+def settle_unsent(session: Session, row: Mapping[str, Any], decided: Check, now: datetime) -> str:
+    """Record a message that will not be sent (skipped, stopped) or put it back (paused)."""
+    outbox_id = int(row["id"])
+    if decided.action == "release":
+        outbox.release(session, [outbox_id])
+        return "released"
+    status = "skipped" if decided.action == "skip" else "stopped"
+    outbox.settle(session, outbox_id, status=status, reason=decided.reason, settled_at=now)
+    return status
+
+
+def send(
+    delivery: Delivery,
+    row: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    code: str | None,
+    channel: EmailChannel | SmsChannel,
+) -> tuple[SendResult, str | None]:
+    """Render and hand the message over; a template that cannot render is a failed result."""
+    composer, outbox_id, step = delivery.composer, int(row["id"]), int(row["step"])
+    try:
+        if isinstance(channel, EmailChannel):
+            email = composer.email(outbox_id, facts, step, code)
+            return channel.send(email), email.message_id
+        return channel.send(composer.sms(outbox_id, facts, step, code)), None
+    except InvalidInputError as exc:
+        return SendResult("hard_bounce", f"render: {exc.message}"), None
 
 
 def _event(
@@ -75,20 +152,11 @@ def _event(
     record_for_contacts(session, [(int(row["contact_id"]), event)], now=now)
 
 
-def _stopped(session: Session, delivery: Delivery, row: Mapping[str, Any]) -> str | None:
-    if int(row["step"]) == 0 or delivery.campaign.scheduled_at is None:
-        return None
-    return outbox.stop_events_since(
-        session, int(row["contact_id"]), SEQUENCE_STOPS, delivery.campaign.scheduled_at
-    )
-
-
 def _next_step(session: Session, delivery: Delivery, row: Mapping[str, Any], now: datetime) -> None:
     step = int(row["step"]) + 1
     steps = delivery.campaign.steps
     if step >= len(steps):
         return
-    due = now + timedelta(seconds=int(steps[step]["delay_s"]))
     outbox.add_next_step(
         session,
         {
@@ -97,64 +165,14 @@ def _next_step(session: Session, delivery: Delivery, row: Mapping[str, Any], now
             "channel": row["channel"],
             "step": step,
             "status": "pending",
-            "due_at": due,
+            "due_at": now + timedelta(seconds=int(steps[step]["delay_s"])),
             "attempts": 0,
             "created_at": now,
         },
     )
 
 
-def _send(
-    delivery: Delivery,
-    row: Mapping[str, Any],
-    facts: Mapping[str, Any],
-    code: str | None,
-    channel: EmailChannel | SmsChannel,
-) -> tuple[SendResult, str | None]:
-    composer, outbox_id, step = delivery.composer, int(row["id"]), int(row["step"])
-    if isinstance(channel, EmailChannel):
-        email = composer.email(outbox_id, facts, step, code)
-        return channel.send(email), email.message_id
-    return channel.send(composer.sms(outbox_id, facts, step, code)), None
-
-
-def deliver(
-    session: Session,
-    delivery: Delivery,
-    row: Mapping[str, Any],
-    *,
-    code: str | None,
-    channel: EmailChannel | SmsChannel,
-    clock: Callable[[], datetime],
-) -> str:
-    """Check, send and settle one claimed message; returns its outcome."""
-    outbox_id, now = int(row["id"]), clock()
-    facts = outbox.send_facts(
-        session, int(row["contact_id"]), delivery.campaign.channel, delivery.campaign.id
-    )
-    if facts is None:
-        _settle(session, outbox_id, now, status="skipped", reason="contact_erased")
-        return "skipped"
-    if facts["campaign_status"] != "scheduled":
-        outbox.release(session, [outbox_id])
-        return "released"
-    verdict = _verdict(session, delivery, facts, now)
-    if not verdict.allowed:
-        _settle(session, outbox_id, now, status="skipped", reason=verdict.reason)
-        return "skipped"
-    stop = _stopped(session, delivery, row)
-    if stop is not None:
-        _settle(session, outbox_id, now, status="stopped", reason=stop)
-        return "stopped"
-    try:
-        result, message_id = _send(delivery, row, facts, code, channel)
-    except InvalidInputError as exc:
-        _settle(session, outbox_id, now, status="failed", reason="render", detail=exc.message[:500])
-        return "failed"
-    return _record(session, delivery, row, result=result, message_id=message_id, now=clock())
-
-
-def _record(
+def record(
     session: Session,
     delivery: Delivery,
     row: Mapping[str, Any],
@@ -163,19 +181,25 @@ def _record(
     message_id: str | None,
     now: datetime,
 ) -> str:
+    """Settle a message the channel answered for; returns its outcome."""
     outbox_id, detail = int(row["id"]), result.detail[:500]
     ids = {"message_id": message_id, "provider_id": result.provider_id, "detail": detail}
     if result.status == "sent":
-        _settle(session, outbox_id, now, status="sent", reason=None, **ids)
+        outbox.settle(session, outbox_id, status="sent", settled_at=now, **ids)
         _event(session, delivery, row, "sent", now=now, message_id=message_id)
         _next_step(session, delivery, row, now)
         return "sent"
     if result.status == "ambiguous":
-        _settle(session, outbox_id, now, status="ambiguous", reason="no_final_answer", **ids)
+        outbox.settle(session, outbox_id, status="ambiguous", reason="no_final_answer",
+                      settled_at=now, **ids)  # fmt: skip
         return "ambiguous"
+    if result.detail.startswith("render: "):
+        outbox.settle(session, outbox_id, status="failed", reason="render", settled_at=now, **ids)
+        return "failed"
     if result.status == "hard_bounce":
         _bounce(session, delivery, row, "hard_bounce", now)
-        _settle(session, outbox_id, now, status="bounced", reason="hard_bounce", **ids)
+        outbox.settle(session, outbox_id, status="bounced", reason="hard_bounce", settled_at=now,
+                      **ids)  # fmt: skip
         return "bounced"
     return _soft_failure(session, delivery, row, result, now)
 
@@ -197,18 +221,16 @@ def _soft_failure(
     session: Session, delivery: Delivery, row: Mapping[str, Any], result: SendResult, now: datetime
 ) -> str:
     outbox_id, attempts = int(row["id"]), int(row["attempts"])
-    recipient_refused = result.detail[:1] == "4"
-    if not recipient_refused:
+    if result.detail[:1] != "4":
         # The server could not be reached: not this message's fault, so no attempt is spent.
         outbox.release(session, [outbox_id], now + backoff(1))
         return "server_down"
     if attempts >= SOFT_FAILURE_LIMIT:
         _bounce(session, delivery, row, "soft_bounce_limit", now)
-        _settle(session, outbox_id, now, status="failed", reason="soft_bounce_limit",
-                detail=result.detail[:500])  # fmt: skip
+        outbox.settle(session, outbox_id, status="failed", reason="soft_bounce_limit",
+                      settled_at=now, detail=result.detail[:500])  # fmt: skip
         return "failed"
-    outbox.settle(
-        session, outbox_id, status="pending", claimed_at=None, due_at=now + backoff(attempts),
-        detail=result.detail[:500],
-    )  # fmt: skip
+    outbox.retry_later(
+        session, outbox_id, due_at=now + backoff(attempts), detail=result.detail[:500]
+    )
     return "retried"

@@ -7,17 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ConsentRecord, Contact
 from leadsift.engagement.models import Event
-from leadsift.kit.bulk import dialect_insert, is_postgres, sqlite_timestamp
-from leadsift.outreach.models import Campaign, OutboxMessage, OutboxWorker
+from leadsift.kit.bulk import dialect_insert, driver_connection, is_postgres, sqlite_timestamp
+from leadsift.kit.sequences import pieces
+from leadsift.outreach.models import Campaign, OutboxMessage, OutboxWorker, Suppression
 from leadsift.qualification.policy import CONVERSION_EVENTS
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _WORKERS = cast(Table, OutboxWorker.__table__)
+_SUPPRESSIONS = cast(Table, Suppression.__table__)
 _O = _OUTBOX.c
 _CONSENT = ConsentRecord.__table__.c
 _CONTACTS = Contact.__table__.c
@@ -55,11 +57,11 @@ def _bind_time(session: Session, moment: datetime) -> Any:
     return sqlite_timestamp(moment)
 
 
-def send_facts(
-    session: Session, contact_id: int, channel: str, campaign_id: int
-) -> dict[str, Any] | None:
-    """The contact's columns, its latest marketing consent on CHANNEL, its last purchase and the
-    campaign's status, in one round trip (read right before each send)."""
+def contact_facts(
+    session: Session, contact_ids: Sequence[int], channel: str
+) -> dict[int, dict[str, Any]]:
+    """The claimed contacts' columns, latest marketing consent on CHANNEL and last purchase, in
+    one query (what rendering and the gate read; `recheck` refreshes what may change)."""
     consent = (
         select(_CONSENT.granted)
         .where(
@@ -76,20 +78,98 @@ def send_facts(
         .where(_EVENTS.contact_id == _CONTACTS.id, _EVENTS.type.in_(list(CONVERSION_EVENTS)))
         .scalar_subquery()
     )
-    status = select(_CAMPAIGNS.status).where(_CAMPAIGNS.id == campaign_id).scalar_subquery()
-    query = select(
-        Contact.__table__,
-        consent.label("consent"),
-        purchase.label("last_purchase_at"),
-        status.label("campaign_status"),
-    ).where(_CONTACTS.id == contact_id)
-    row = session.execute(query).mappings().first()
-    return dict(row) if row is not None else None
+    found: dict[int, dict[str, Any]] = {}
+    for piece in pieces(list(contact_ids)):
+        query = select(
+            Contact.__table__, consent.label("consent"), purchase.label("last_purchase_at")
+        ).where(_CONTACTS.id.in_(piece))
+        found.update({row["id"]: dict(row) for row in session.execute(query).mappings()})
+    return found
 
 
-def settle(session: Session, outbox_id: int, **values: Any) -> None:
-    """Record what became of a claimed message (status, reason, detail, ids, times)."""
-    session.execute(update(_OUTBOX).where(_O.id == outbox_id).values(claim_token=None, **values))
+# Run once per message: written for the driver (SQLAlchemy's statement machinery would cost more
+# than the query itself). `{p}` is the driver's placeholder; values are always bound.
+_RECHECK_SQL = """
+SELECT
+  (SELECT 1 FROM contacts WHERE id = {p}),
+  (SELECT granted FROM consent_records WHERE contact_id = {p} AND channel = {p}
+     AND purpose = 'marketing' ORDER BY id DESC LIMIT 1),
+  (SELECT reason FROM suppressions
+     WHERE (channel = 'all' AND identifier_hash IN ({p}, {p}))
+        OR (channel = {p} AND identifier_hash = {p}) LIMIT 1),
+  (SELECT status FROM campaigns WHERE id = {p})
+"""
+_SETTLE_SQL = (
+    "UPDATE outbox_messages SET status = {p}, reason = {p}, detail = {p}, message_id = {p}, "
+    "provider_id = {p}, settled_at = {p}, claim_token = NULL WHERE id = {p}"
+)
+
+
+def _driver(session: Session, sql: str, parameters: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    postgres = is_postgres(session)
+    cursor = driver_connection(session).cursor()
+    try:
+        cursor.execute(sql.format(p="%s" if postgres else "?"), parameters)
+        return cursor.fetchone() if cursor.description else None
+    finally:
+        cursor.close()
+
+
+def recheck(
+    session: Session,
+    *,
+    contact_id: int,
+    channel: str,
+    campaign_id: int,
+    email_hash: str | None,
+    phone_hash: str | None,
+    channel_hash: str | None,
+) -> dict[str, Any]:
+    """What may have changed since the claim, in one round trip right before a send: whether
+    the contact still exists, its latest consent on CHANNEL, the suppression reason of its
+    identifiers (everywhere, or the channel's own identifier on it), the campaign's status."""
+    parameters = (contact_id, contact_id, channel, email_hash, phone_hash, channel,
+                  channel_hash, campaign_id)  # fmt: skip
+    row = _driver(session, _RECHECK_SQL, parameters)
+    assert row is not None  # noqa: S101 — a SELECT without FROM always gives one row
+    present, consent, suppressed, status = row
+    return {"present": present, "consent": None if consent is None else bool(consent),
+            "suppressed": suppressed, "campaign_status": status}  # fmt: skip
+
+
+_RETRY = (
+    update(_OUTBOX)
+    .where(_O.id == bindparam("outbox_id"))
+    .values(
+        status="pending",
+        claim_token=None,
+        claimed_at=None,
+        due_at=bindparam("due_at"),
+        detail=bindparam("detail"),
+    )
+)
+
+
+def settle(
+    session: Session,
+    outbox_id: int,
+    *,
+    status: str,
+    settled_at: datetime,
+    reason: str | None = None,
+    detail: str | None = None,
+    message_id: str | None = None,
+    provider_id: str | None = None,
+) -> None:
+    """Record what became of a claimed message (driver-level: once per message)."""
+    stamp = settled_at if is_postgres(session) else sqlite_timestamp(settled_at)
+    parameters = (status, reason, detail, message_id, provider_id, stamp, outbox_id)
+    _driver(session, _SETTLE_SQL, parameters)
+
+
+def retry_later(session: Session, outbox_id: int, *, due_at: datetime, detail: str) -> None:
+    """Put a message refused for now back in the queue, due at DUE_AT (its attempt counted)."""
+    session.execute(_RETRY, {"outbox_id": outbox_id, "due_at": due_at, "detail": detail})
 
 
 def release(session: Session, outbox_ids: Sequence[int], due_at: datetime | None = None) -> int:

@@ -3,36 +3,47 @@ send, sends, and settles each message in its own transaction before the next one
 
 Why it never sends twice nor loses a message: a claim is committed before anything is sent,
 and messages of a claim are sent one at a time, in id order, each settled (committed) before
-the next is touched. So when a worker dies, of the messages it claimed and did not settle only
-the first may have left — it is marked `ambiguous` and listed, never re-sent — and the others
+the next is touched. So when a worker dies, of the messages a claim holds unsettled only the
+first may have left — it is marked `ambiguous` and listed, never re-sent — and the others
 certainly did not leave and go back to the queue. A worker is known dead when its process is
-gone (same host) or its heartbeat is stale.
+gone (same host) or its heartbeat is older than `stale_after`.
+
+One process runs several lanes (threads, each with its own claim token, connection to the
+server and transactions): one lane's message is on the wire while another's is checked or
+recorded. Each lane keeps the rule above, so a killed process leaves at most one ambiguous
+message per lane. On SQLite the lanes take turns to write (one process-wide lock: SQLite has
+one writer, and its busy handler would make them wait in sleeps of up to 100 ms).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from leadsift.db import Database
 from leadsift.kit.clock import utcnow
-from leadsift.outreach import campaign_repository, promo_repository
+from leadsift.outreach import campaign_repository
 from leadsift.outreach import outbox_repository as outbox
 from leadsift.outreach.campaigns import Sending, composer
-from leadsift.outreach.channels.base import EmailChannel, SmsChannel
+from leadsift.outreach.channels.base import EmailChannel, SendResult, SmsChannel
+from leadsift.outreach.committer import GroupCommitter
 from leadsift.outreach.consent import suppression_secret
-from leadsift.outreach.delivery import Delivery, deliver
+from leadsift.outreach.delivery import Check, Delivery, check, record, send, settle_unsent
 from leadsift.outreach.models import OutboxWorker
 from leadsift.outreach.promo import issue_codes
 
+T = TypeVar("T")
 # A connection-level failure (the server is down) sends the rest of the claim back this late.
 SERVER_DOWN_DELAY = timedelta(seconds=30)
 
@@ -43,6 +54,7 @@ class WorkerOptions:
 
     once: bool = False
     batch: int = 50
+    lanes: int = 4
     poll_seconds: float = 1.0
     heartbeat_seconds: float = 5.0
     stale_after: timedelta = timedelta(seconds=60)
@@ -63,11 +75,6 @@ class WorkerReport:
         """Count one message's outcome."""
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
-    @property
-    def handled(self) -> int:
-        """Messages settled by this run."""
-        return sum(self.outcomes.values())
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -80,14 +87,14 @@ def _alive(pid: int) -> bool:
 
 
 def recover(
-    session: Session, now: datetime, stale_after: timedelta, me: str | None = None
+    session: Session, now: datetime, stale_after: timedelta, mine: frozenset[str] = frozenset()
 ) -> tuple[list[int], int]:
     """Settle the claims of dead workers: the first unsettled message of each may have left
     (ambiguous), the others go back to the queue. Returns (ambiguous ids, released count)."""
     host = socket.gethostname()
     tokens = outbox.orphan_tokens(session)
     for worker in outbox.running_workers(session):
-        if worker.token == me:
+        if worker.token in mine:
             continue
         gone = worker.host == host and not _alive(worker.pid)
         if gone or worker.heartbeat_at < now - stale_after:
@@ -105,8 +112,38 @@ def recover(
     return ambiguous, released
 
 
+@dataclass
+class _Claim:
+    """Messages claimed together, their promo codes and their contacts' facts by campaign."""
+
+    rows: list[dict[str, Any]]
+    codes: dict[int, str] = field(default_factory=dict)
+    facts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Step:
+    """One message of a claim: the next one, the check made, what the channel answered."""
+
+    row: dict[str, Any]
+    following: dict[str, Any] | None
+    decided: Check
+    result: SendResult | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class _Lane:
+    """One thread's token, open channels and campaign caches."""
+
+    token: str
+    channels: dict[str, EmailChannel | SmsChannel] = field(default_factory=dict)
+    deliveries: dict[int, Delivery] = field(default_factory=dict)
+    last_beat: float = field(default_factory=time.monotonic)
+
+
 class Worker:
-    """One worker process's loop over the outbox."""
+    """One worker process: its lanes over the outbox."""
 
     def __init__(
         self,
@@ -123,124 +160,222 @@ class Worker:
             "email": email,
             "sms": sms,
         }
-        self._channels: dict[str, EmailChannel | SmsChannel] = {}
         self.report = WorkerReport(token=secrets.token_hex(16))
-        self._last_beat = 0.0
-        self._composers: dict[int, Delivery] = {}
+        self._lanes = [_Lane(secrets.token_hex(16)) for _ in range(max(1, options.lanes))]
+        self._mine = frozenset(lane.token for lane in self._lanes)
+        self._budget = options.max_messages
+        self._state = threading.Lock()
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self._committer: GroupCommitter | None = None
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run WORK in a committed transaction: grouped with other lanes' on SQLite."""
+        if self._committer is not None:
+            return self._committer.write(work)
+        with self.database.unit_of_work() as session:
+            return work(session)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> WorkerReport:
-        """Work until nothing is due (`once`), MAX_MESSAGES are settled, or SHOULD_STOP."""
+        """Work until nothing is due (`once`), MAX_MESSAGES are claimed, or SHOULD_STOP."""
         started = time.perf_counter()
         self._register()
+        if self.database.dialect == "sqlite":
+            self._committer = GroupCommitter(self.database)
+        threads = [
+            threading.Thread(target=self._lane, args=(lane,), name=f"leadsift-lane-{i}")
+            for i, lane in enumerate(self._lanes)
+        ]
+        for thread in threads:
+            thread.start()
         try:
-            while not should_stop():
-                if self._limit_reached():
-                    break
-                claimed = self._claim()
-                if claimed:
-                    self._work(claimed)
-                    continue
-                if self.options.once:
-                    break
-                self._beat(force=False)
-                time.sleep(self.options.poll_seconds)
+            while any(t.is_alive() for t in threads):
+                if should_stop():
+                    self._stop.set()
+                threads[0].join(0.2)
+        except KeyboardInterrupt:
+            self._stop.set()
+            raise
         finally:
-            self._close()
-        self.report.seconds = round(time.perf_counter() - started, 3)
+            for thread in threads:
+                thread.join()
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
+            self.report.seconds = round(time.perf_counter() - started, 3)
+        if self._errors:
+            raise self._errors[0]
         return self.report
-
-    def _limit_reached(self) -> bool:
-        limit = self.options.max_messages
-        return limit is not None and self.report.handled >= limit
 
     def _register(self) -> None:
         now = self.clock()
         with self.database.unit_of_work() as session:
-            ambiguous, released = recover(session, now, self.options.stale_after)
+            ambiguous, released = recover(session, now, self.options.stale_after, self._mine)
             self.report.recovered_ambiguous += ambiguous
             self.report.recovered_released += released
-            worker = OutboxWorker(
-                token=self.report.token,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                started_at=now,
-                heartbeat_at=now,
-            )
-            outbox.register_worker(session, worker)
+            for lane in self._lanes:
+                worker = OutboxWorker(
+                    token=lane.token,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+                outbox.register_worker(session, worker)
 
-    def _beat(self, *, force: bool) -> None:
-        if not force and time.monotonic() - self._last_beat < self.options.heartbeat_seconds:
-            return
-        self._last_beat = time.monotonic()
-        with self.database.unit_of_work() as session:
-            now = self.clock()
-            outbox.heartbeat(session, self.report.token, now)
-            ambiguous, released = recover(
-                session, now, self.options.stale_after, me=self.report.token
-            )
-            self.report.recovered_ambiguous += ambiguous
-            self.report.recovered_released += released
+    def _lane(self, lane: _Lane) -> None:
+        crashed = False
+        try:
+            while not self._stop.is_set():
+                claim = self._claim(lane)
+                if claim.rows:
+                    self._work(lane, claim)
+                    continue
+                if self.options.once or self._budget == 0:
+                    break
+                self._beat(lane)
+                self._stop.wait(self.options.poll_seconds)
+        except BaseException as exc:  # a lane's failure stops the others, then is raised
+            crashed = True
+            self._errors.append(exc)
+            self._stop.set()
+        finally:
+            self._close(lane, crashed=crashed)
 
-    def _claim(self) -> list[dict[str, Any]]:
+    def _take_budget(self, wanted: int) -> int:
+        with self._state:
+            if self._budget is None:
+                return wanted
+            granted = min(wanted, self._budget)
+            self._budget -= granted
+            return granted
+
+    def _claim(self, lane: _Lane) -> _Claim:
+        limit = self._take_budget(self.options.batch)
+        if limit == 0:
+            return _Claim([])
         now = self.clock()
-        limit = self.options.batch
-        if self.options.max_messages is not None:
-            limit = max(1, min(limit, self.options.max_messages - self.report.handled))
-        with self.database.unit_of_work() as session:
-            claimed = outbox.claim(session, self.report.token, now, limit)
+
+        def claim(session: Session) -> _Claim:
+            claimed = outbox.claim(session, lane.token, now, limit)
+            found = _Claim(claimed)
             by_campaign: dict[int, list[dict[str, Any]]] = {}
             for row in claimed:
-                by_campaign.setdefault(int(str(row["campaign_id"])), []).append(row)
+                by_campaign.setdefault(int(row["campaign_id"]), []).append(row)
             campaigns = campaign_repository.campaigns_by_id(session, list(by_campaign))
             for campaign_id, rows in by_campaign.items():
                 campaign = campaigns[campaign_id]
-                if campaign.promo_program_id is None:
-                    continue
-                program = campaign_repository.program(session, campaign.promo_program_id)
+                program_id = campaign.promo_program_id
+                program = campaign_repository.program(session, program_id) if program_id else None
                 if program is not None:
-                    issue_codes(session, program, rows, now)
-        return claimed
+                    found.codes.update(issue_codes(session, program, rows, now))
+                ids = [int(r["contact_id"]) for r in rows]
+                found.facts[campaign_id] = outbox.contact_facts(session, ids, campaign.channel)
+            return found
 
-    def _delivery(self, session: Session, campaign_id: int) -> Delivery:
-        found = self._composers.get(campaign_id)
-        if found is None:
-            campaign = campaign_repository.campaigns_by_id(session, [campaign_id])[campaign_id]
-            secret = suppression_secret(session)
-            found = Delivery(campaign, composer(session, campaign, self.sending), secret)
-            self._composers[campaign_id] = found
+        found = self._write(claim)
+        if self._budget is not None and len(found.rows) < limit:
+            with self._state:
+                self._budget += limit - len(found.rows)
         return found
 
-    def _channel(self, name: str) -> EmailChannel | SmsChannel:
-        found = self._channels.get(name)
+    def _delivery(self, lane: _Lane, campaign_id: int) -> Delivery:
+        found = lane.deliveries.get(campaign_id)
         if found is None:
-            made: EmailChannel | SmsChannel = self._factories[name]()
+            # A writing transaction: the workspace's secrets are made on first use.
+
+            def load(session: Session) -> Delivery:
+                campaign = campaign_repository.campaigns_by_id(session, [campaign_id])[campaign_id]
+                made = composer(session, campaign, self.sending)
+                return Delivery(campaign, made, suppression_secret(session))
+
+            found = lane.deliveries[campaign_id] = self._write(load)
+        return found
+
+    def _channel(self, lane: _Lane, name: str) -> EmailChannel | SmsChannel:
+        found = lane.channels.get(name)
+        if found is None:
+            made = self._factories[name]()
             made.open()
-            self._channels[name] = found = made
+            lane.channels[name] = found = made
         return found
 
-    def _work(self, claimed: list[dict[str, Any]]) -> None:
-        for position, row in enumerate(claimed):
-            with self.database.unit_of_work() as session:
-                outbox_id = int(str(row["id"]))
-                delivery = self._delivery(session, int(str(row["campaign_id"])))
-                code = None
-                if delivery.campaign.promo_program_id is not None:
-                    code = promo_repository.codes_of_outbox(session, [outbox_id]).get(outbox_id)
-                channel = self._channel(delivery.campaign.channel)
-                outcome = deliver(
-                    session, delivery, row, code=code, channel=channel, clock=self.clock
-                )
-            self.report.count(outcome)
-            if outcome == "server_down":
-                rest = [int(str(r["id"])) for r in claimed[position + 1 :]]
-                with self.database.unit_of_work() as session:
-                    outbox.release(session, rest, self.clock() + SERVER_DOWN_DELAY)
-                break
-        self._beat(force=False)
+    def _check(self, lane: _Lane, session: Session, claim: _Claim, row: dict[str, Any]) -> Check:
+        campaign_id = int(row["campaign_id"])
+        facts = claim.facts[campaign_id].get(int(row["contact_id"]))
+        return check(session, lane.deliveries[campaign_id], row, facts, self.clock())
 
-    def _close(self) -> None:
-        for channel in self._channels.values():
-            channel.close()
-        with self.database.unit_of_work() as session:
-            outbox.release(session, outbox.claimed_by(session, self.report.token))
-            outbox.stop_worker(session, self.report.token, self.clock())
+    def _work(self, lane: _Lane, claim: _Claim) -> None:
+        """Each message: the check made in the previous message's transaction (or a short read
+        for the first), the send, then one transaction recording it and checking the next."""
+        for campaign_id in claim.facts:
+            self._delivery(lane, campaign_id)
+        rows = claim.rows
+        with self.database.unit_of_work(read_only=True) as session:
+            decided = self._check(lane, session, claim, rows[0])
+        for position, row in enumerate(rows):
+            step = _Step(row, rows[position + 1] if position + 1 < len(rows) else None, decided)
+            if decided.action == "send":
+                delivery = lane.deliveries[int(row["campaign_id"])]
+                channel = self._channel(lane, delivery.campaign.channel)
+                code = claim.codes.get(int(row["id"]))
+                step.result, step.message_id = send(delivery, row, decided.facts, code, channel)
+            outcome, upcoming = self._write(partial(self._settle, lane, claim, step))
+            decided = upcoming or decided
+            with self._state:
+                self.report.count(outcome)
+            if outcome == "server_down":
+                rest = [int(r["id"]) for r in rows[position + 1 :]]
+                self._write(partial(outbox.release, outbox_ids=rest,
+                                    due_at=self.clock() + SERVER_DOWN_DELAY))  # fmt: skip
+                break
+            self._beat(lane)
+
+    def _settle(
+        self, lane: _Lane, claim: _Claim, step: _Step, session: Session
+    ) -> tuple[str, Check | None]:
+        """Record one message's fate and check the next one, in one transaction."""
+        row, now = step.row, self.clock()
+        if step.result is None:
+            outcome = settle_unsent(session, row, step.decided, now)
+        else:
+            delivery = lane.deliveries[int(row["campaign_id"])]
+            outcome = record(
+                session, delivery, row, result=step.result, message_id=step.message_id, now=now
+            )
+        if step.following is None or outcome == "server_down":
+            return outcome, None
+        return outcome, self._check(lane, session, claim, step.following)
+
+    def _beat(self, lane: _Lane) -> None:
+        if time.monotonic() - lane.last_beat < self.options.heartbeat_seconds:
+            return
+        lane.last_beat = time.monotonic()
+
+        def beat(session: Session) -> tuple[list[int], int]:
+            now = self.clock()
+            outbox.heartbeat(session, lane.token, now)
+            return recover(session, now, self.options.stale_after, self._mine)
+
+        ambiguous, released = self._write(beat)
+        with self._state:
+            self.report.recovered_ambiguous += ambiguous
+            self.report.recovered_released += released
+
+    def _close(self, lane: _Lane, *, crashed: bool) -> None:
+        """Give back what the lane claimed and did not touch; after a failure mid-message, that
+        message may have left: ambiguous, as if the process had died."""
+        for channel in lane.channels.values():
+            with contextlib.suppress(Exception):
+                channel.close()
+
+        def close(session: Session) -> None:
+            claimed = outbox.claimed_by(session, lane.token)
+            if crashed and claimed:
+                now = self.clock()
+                outbox.mark_ambiguous(session, claimed[0], "the worker failed while sending", now)
+                claimed = claimed[1:]
+            outbox.release(session, claimed)
+            outbox.stop_worker(session, lane.token, self.clock())
+
+        self._write(close)
