@@ -52,13 +52,35 @@ def free_port() -> int:
 
 @dataclass
 class SinkHandler:
-    """Records every accepted message: its recipient and parsed headers/body."""
+    """Records every accepted message: its recipient and parsed headers/body. Addresses in
+    REFUSE get 550 at RCPT, in DEFER 451; for an address in DROP the connection is closed once
+    the content is received, before any answer (the client cannot know whether it was taken)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
+    drop: set[str] = field(default_factory=set)
+    dropped: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        """Refuse or defer the addresses told to; accept the others."""
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        if address in self.defer:
+            return "451 4.2.0 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        """Accept the message and keep it."""
+        """Accept the message and keep it (or drop the connection, for DROP)."""
+        if set(envelope.rcpt_tos) & self.drop:
+            with self.lock:
+                self.dropped.extend(envelope.rcpt_tos)
+            server.transport.close()
+            return "421 closing"
         parsed = email.message_from_bytes(envelope.content, policy=default)
         body = parsed.get_body(preferencelist=("plain",))
         record = {

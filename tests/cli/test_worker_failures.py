@@ -1,0 +1,115 @@
+"""The worker against an SMTP server that refuses, defers, is down or drops the connection:
+nothing sent twice, nothing lost, every fate recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadsift.config import Settings
+from leadsift.db import Database
+from leadsift.kit.clock import utcnow
+from leadsift.outreach.campaign_cli import sending
+from leadsift.outreach.channels import email_channel, sms_channel
+from leadsift.outreach.retries import SOFT_FAILURE_LIMIT
+from leadsift.outreach.worker import Worker, WorkerOptions
+from tests.cli.helpers import run
+from tests.outreach_helpers import SmtpSink, free_port, write_people, write_template
+
+PEOPLE = [(f"Ann{i}", f"ann{i}@exemple.fr", "oui") for i in range(6)]
+
+
+class Clock:
+    """A clock the test moves forward (retries fall due later)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _work(url: str, port: int, clock: Clock, **options: Any) -> dict[str, int]:
+    settings = Settings(database_url=url, email_transport="smtp", smtp_host="127.0.0.1",
+                        smtp_port=port, smtp_timeout_s=2.0, email_from="news@exemple.fr",
+                        public_url="https://track.exemple.fr")  # fmt: skip
+    database = Database(url, settings).ready()
+    try:
+        worker = Worker(database, sending=sending(settings),
+                        email=lambda: email_channel(settings), sms=lambda: sms_channel(settings),
+                        options=WorkerOptions(once=True, **options), clock=clock)  # fmt: skip
+        return worker.run().outcomes
+    finally:
+        database.dispose()
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    result = run(capsys, *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+@pytest.fixture
+def scheduled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
+) -> Iterator[str]:
+    db = ("--db", committed_db_url, "--json")
+    _json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "p.csv", PEOPLE)))
+    template = write_template(tmp_path / "t.yaml")
+    _json(capsys, *db, "campaign", "create", "c", "--template", str(template), "--stage", "contact")
+    _json(capsys, *db, "campaign", "schedule", "c")
+    yield committed_db_url
+
+
+def _status(capsys: pytest.CaptureFixture[str], url: str) -> dict[str, Any]:
+    return _json(capsys, "--db", url, "--json", "campaign", "status", "c")
+
+
+def test_a_server_that_is_down_loses_nothing(
+    capsys: pytest.CaptureFixture[str], scheduled: str
+) -> None:
+    clock, port = Clock(), free_port()
+    assert _work(scheduled, port, clock, lanes=1) == {"server_down": 1}
+    assert _status(capsys, scheduled)["outbox"] == {"0": {"pending": 6}}
+    # Nothing is due before the back-off: a run now sends nothing, even with the server up.
+    with SmtpSink() as sink:
+        assert _work(scheduled, sink.port, clock) == {}
+        clock.now += timedelta(minutes=2)
+        assert _work(scheduled, sink.port, clock) == {"sent": 6}
+        assert max(sink.handler.recipients().values()) == 1
+    assert _status(capsys, scheduled)["outbox"] == {"0": {"sent": 6}}
+
+
+def test_refused_deferred_and_dropped_messages_each_get_their_fate(
+    capsys: pytest.CaptureFixture[str], scheduled: str
+) -> None:
+    clock = Clock()
+    with SmtpSink() as sink:
+        sink.handler.refuse.add("ann1@exemple.fr")
+        sink.handler.defer.add("ann2@exemple.fr")
+        sink.handler.drop.add("ann3@exemple.fr")
+        first = _work(scheduled, sink.port, clock, lanes=1)
+        assert first == {"sent": 3, "bounced": 1, "retried": 1, "ambiguous": 1}
+        # The dropped message is never sent again; the deferred one is, after its back-off.
+        for _ in range(SOFT_FAILURE_LIMIT):
+            clock.now += timedelta(hours=7)
+            _work(scheduled, sink.port, clock, lanes=1)
+        received = sink.handler.recipients()
+    assert received == {"ann0@exemple.fr": 1, "ann4@exemple.fr": 1, "ann5@exemple.fr": 1}
+    assert sink.handler.dropped == ["ann3@exemple.fr"]
+    status = _status(capsys, scheduled)
+    assert status["outbox"] == {"0": {"ambiguous": 1, "bounced": 1, "failed": 1, "sent": 3}}
+    assert status["reasons"] == {"hard_bounce": 1, "no_final_answer": 1, "soft_bounce_limit": 1}
+    listed = _json(capsys, "--db", scheduled, "--json", "outbox", "ambiguous")["ambiguous"]
+    assert [row["reason"] for row in listed] == ["no_final_answer"]
+    # Only the address that bounced is suppressed, on email.
+    bounced = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
+    assert bounced["suppressed"] == {"email": "hard_bounce"}
+    assert bounced["decisions"]["email"]["reason"] == "suppressed"
+    deferred = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann2@exemple.fr")
+    assert deferred["suppressed"] == {"email": "soft_bounce_limit"}
