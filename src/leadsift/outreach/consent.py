@@ -19,6 +19,7 @@ from leadsift.outreach.consent_state import ConsentState, LedgerEntry, current_s
 from leadsift.outreach.gate import AUDIENCES, CHANNELS, GateDecision
 from leadsift.outreach.identifiers import identifier_hash
 from leadsift.outreach.preparation import CHANNEL_IDENTIFIER, Suppressed, decide_row
+from leadsift.scoring.service import after_events
 
 PURPOSES = ("marketing",)
 # What a person's own "yes" lifts (with --lift-suppression); bounces and erasures stay.
@@ -204,8 +205,10 @@ def withdraw(
     hashes = identifier_hashes(suppression_secret(session), email, phone)
     kind = CHANNEL_IDENTIFIER.get(channel)
     chosen = {k: h for k, h in hashes.items() if kind is None or k == kind}
-    already = states[channel].granted is False and repository.suppressed_reason(
-        session, list(chosen.values()), channel
+    # Without an identifier for the channel (no phone for sms) there is nothing to suppress: the
+    # ledger's "no" alone says the objection is in force.
+    already = states[channel].granted is False and (
+        not chosen or repository.suppressed_reason(session, list(chosen.values()), channel)
     )
     if already:
         return False
@@ -222,6 +225,8 @@ def withdraw(
     if campaign:
         event["campaign"] = campaign
     record_for_contacts(session, [(contact_id, event)], now=now)
+    # An unsubscribe is an event like any other: the playbook's interest rules may count it.
+    after_events(session, {contact_id}, now)
     return True
 
 

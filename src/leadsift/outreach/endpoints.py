@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from leadsift.access.endpoints import require
@@ -33,6 +33,7 @@ from leadsift.kit.web import database_of, settings_of
 from leadsift.outreach import consent, promo, repository, unsubscribe
 from leadsift.outreach.identifiers import normalise_phone
 from leadsift.outreach.inbound import is_stop
+from leadsift.scoring.service import after_events
 
 public = APIRouter(prefix="/u", tags=["unsubscribe"], route_class=PublicRoute)
 api = APIRouter(prefix="/api/v1", tags=["outreach"])
@@ -119,7 +120,7 @@ class InboundSms(BaseModel):
 
     from_: str = Field(alias="from", min_length=3, max_length=32)
     text: str = Field(max_length=2_000)
-    received_at: datetime | None = None
+    received_at: AwareDatetime | None = None
 
 
 class InboundResult(BaseModel):
@@ -132,7 +133,10 @@ class InboundResult(BaseModel):
 def _inbound(database: Database, message: InboundSms, region: str, now: datetime) -> InboundResult:
     phone = normalise_phone(message.from_, region)
     if phone is None:
-        raise InvalidInputError(f"'from': {message.from_!r} is not a phone number")
+        raise InvalidInputError(
+            f"'from': {message.from_!r} is not a phone number; the gateway must send the "
+            "sender's number, international (+33612345678) or national in the default region"
+        )
     stop = is_stop(message.text)
     with database.unit_of_work() as session:
         contact_ids = repository.contacts_with_phone(session, phone)
@@ -147,7 +151,8 @@ def _inbound(database: Database, message: InboundSms, region: str, now: datetime
                 consent.withdraw(session, contact_id, "sms", source="sms_stop", reason="stop",
                                  now=now)  # fmt: skip
         else:
-            at = message.received_at or now
+            # A gateway's clock ahead of ours cannot date a reply after its arrival.
+            at = min(message.received_at or now, now)
             events: list[tuple[int, dict[str, Any]]] = [
                 (
                     c,
@@ -161,6 +166,8 @@ def _inbound(database: Database, message: InboundSms, region: str, now: datetime
                 for c in contact_ids
             ]
             record_for_contacts(session, events, now=now)
+            # A reply raises a hand: scores and stages move before the answer, as for any event.
+            after_events(session, set(contact_ids), now)
     return InboundResult(stop=stop, contacts=len(contact_ids))
 
 
@@ -181,7 +188,7 @@ class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, max_length=64)
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     contact_id: int | None = Field(default=None, gt=0)
 
 

@@ -49,8 +49,9 @@ def _erase(
             hashes = identifier_hashes(secret, email, phone)
             suppress_hashes(session, hashes, channels=["all"], reason="erased", source="gdpr_erase",
                             now=now)  # fmt: skip
-    quoted = [value for row in rows for value in row[1:] if value]
-    return repository.erase(session, contact_ids, quoted)
+    quoted = [value for _, email, phone, raw, _ in rows for value in (email, phone, raw) if value]
+    external_ids = [str(external) for *_, external in rows if external]
+    return repository.erase(session, contact_ids, quoted, external_ids)
 
 
 def erase(

@@ -3,9 +3,10 @@ deleting it from every table (to erase it), and finding prospects past the reten
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -80,11 +81,57 @@ def visitor_ids(session: Session, contact_ids: Sequence[int]) -> list[str]:
     return found
 
 
+# How a rejection message names an identifier ("email a@b.fr belongs to contact 3 and
+# external_id 33 belongs to contact 7"): emails and E.164 phones are found anywhere, an external
+# id (often a short number, such as "33" in every French phone) only after its field name.
+_EMAIL_IN_TEXT: Final = re.compile(r"[^\s'\"<>()\[\],;]+@[^\s'\"<>()\[\],;]+")
+_PHONE_IN_TEXT: Final = re.compile(r"\+\d{6,15}")
+_EXTERNAL_ID_IN_TEXT: Final = re.compile(r"\bexternal_id (\S+?)[;,.]?(?=\s|$)")
+
+
+def quotes_identifier(message: str, identifiers: set[str], external_ids: set[str]) -> bool:
+    """Whether MESSAGE quotes one of IDENTIFIERS (lower-case emails, E.164 phones) or of
+    EXTERNAL_IDS: as whole values, never as a part of another value."""
+    found = {email.rstrip(".").lower() for email in _EMAIL_IN_TEXT.findall(message)}
+    found.update(_PHONE_IN_TEXT.findall(message))
+    if found & identifiers:
+        return True
+    return bool(set(_EXTERNAL_ID_IN_TEXT.findall(message)) & external_ids)
+
+
+def _rejections_quoting(
+    session: Session, identifiers: Sequence[str], external_ids: Sequence[str]
+) -> list[int]:
+    """Ids of the import rejections whose value is one of the identifiers or whose message
+    quotes one (read once, whatever the number of people erased)."""
+    rejections = _table(ImportRejection)
+    quoted: set[int] = set()
+    for values in pieces([*identifiers, *external_ids]):
+        quoted.update(
+            session.scalars(select(rejections.c.id).where(rejections.c.value.in_(values)))
+        )
+    lowered, external = {i.lower() for i in identifiers}, set(external_ids)
+    may_quote = or_(
+        rejections.c.message.contains("@"),
+        rejections.c.message.contains("+"),
+        rejections.c.message.contains("external_id", autoescape=True),
+    )
+    query = select(rejections.c.id, rejections.c.message).where(may_quote)
+    for rejection_id, message in session.execute(query.execution_options(yield_per=10_000)):
+        if quotes_identifier(message, lowered, external):
+            quoted.add(rejection_id)
+    return sorted(quoted)
+
+
 def erase(
-    session: Session, contact_ids: Sequence[int], identifiers: Sequence[str]
+    session: Session,
+    contact_ids: Sequence[int],
+    identifiers: Sequence[str],
+    external_ids: Sequence[str] = (),
 ) -> dict[str, int]:
     """Delete the contacts and every row about them; their promo codes keep only the figures;
-    import rejections quoting one of IDENTIFIERS go too. Returns rows deleted per table."""
+    import rejections quoting one of IDENTIFIERS (emails, phones) or EXTERNAL_IDS go too.
+    Returns rows deleted per table."""
     counts: dict[str, int] = {}
     ids = list(contact_ids)
     anonymous = visitor_ids(session, ids)
@@ -107,11 +154,12 @@ def erase(
             counts, "contacts", session.execute(delete(contacts).where(contacts.c.id.in_(piece)))
         )
     rejections = _table(ImportRejection)
-    for quotes in pieces([i for i in identifiers if i]):
-        quoted = or_(
-            rejections.c.value.in_(quotes), *(rejections.c.message.contains(i) for i in quotes)
-        )
-        _count(counts, "import_rejections", session.execute(delete(rejections).where(quoted)))
+    quoting = _rejections_quoting(
+        session, [i for i in identifiers if i], [x for x in external_ids if x]
+    )
+    for piece in pieces(quoting):
+        found = session.execute(delete(rejections).where(rejections.c.id.in_(piece)))
+        _count(counts, "import_rejections", found)
     return {name: n for name, n in counts.items() if n}
 
 

@@ -4,6 +4,7 @@ campaign). Flushes, never commits."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,8 +124,8 @@ def redeem(
     found = promo_repository.code_for_update(session, code) if code else None
     if found is None:
         raise NotFoundError(f"no promo code {text.strip()!r}: check the spelling (no O, I or L)")
-    if amount is not None and amount < 0:
-        raise InvalidInputError("--amount: give the purchase amount, 0 or more")
+    if amount is not None and not (math.isfinite(amount) and amount >= 0):
+        raise InvalidInputError(f"--amount {amount}: give the purchase amount, a number 0 or more")
     program = promo_repository.program_for_update(session, found.program_id)
     assert program is not None  # noqa: S101 — a code's program is never deleted before it
     facts = CodeFacts(
