@@ -383,3 +383,26 @@ def test_a_purge_of_many_prospects_at_once(
     assert done["prospects"] == many
     assert done["deleted"]["contacts"] == many and done["deleted"]["import_rejections"] == 1
     assert not _present(dump(url), "old1@exemple.fr")
+
+
+def test_ids_of_erased_or_undone_contacts_are_never_given_again(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
+) -> None:
+    """Old links carry contact ids: a new person must never inherit an erased person's id."""
+    db = ("--db", committed_db_url, "--json")
+
+    def imported(name: str, *emails: str) -> dict[str, Any]:
+        path = tmp_path / f"{name}.csv"
+        path.write_text("email\n" + "\n".join(emails) + "\n", encoding="utf-8")
+        return _json(capsys, *db, "import", "contacts", str(path))
+
+    imported("first", "a1@exemple.fr", "a2@exemple.fr")
+    highest = _json(capsys, *db, "contacts", "show", "a2@exemple.fr")["id"]
+    _json(capsys, *db, "gdpr", "erase", "a2@exemple.fr", "--yes")
+    imported("second", "new@exemple.fr")
+    assert _json(capsys, *db, "contacts", "show", "new@exemple.fr")["id"] > highest
+    batch = imported("third", "b1@exemple.fr")["batch_id"]
+    undone = _json(capsys, *db, "contacts", "show", "b1@exemple.fr")["id"]
+    _json(capsys, *db, "import", "undo", str(batch))
+    imported("fourth", "c1@exemple.fr")
+    assert _json(capsys, *db, "contacts", "show", "c1@exemple.fr")["id"] > undone

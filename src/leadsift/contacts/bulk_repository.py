@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.fields import RECORD_COLUMNS, RECORD_POSITION
+from leadsift.contacts.id_floor import next_sqlite_contact_id
 from leadsift.contacts.merging import ChunkPlan
 from leadsift.contacts.models import Contact, ContactChange, ImportRejection
 from leadsift.contacts.normalise import encode_json
@@ -228,11 +229,10 @@ def reserve_contact_ids(session: Session, count: int) -> list[int]:
                 "SELECT nextval(%s::oid::regclass) FROM generate_series(1, %s)", (sequence, count)
             )
             return [row[0] for row in cursor.fetchall()]
-    # SQLite gives each row max(id) + 1 and the import holds the write lock: insert_contacts
-    # checks that the rows got these ids.
-    connection = session.connection()
-    start = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
-    return list(range(start + 1, start + 1 + count))
+    # SQLite: above max(id) and the floor left by deletions (ids are never reused); the import
+    # holds the write lock, and insert_contacts checks that the rows got these ids.
+    start = next_sqlite_contact_id(session)
+    return list(range(start, start + count))
 
 
 def insert_contacts(
@@ -253,13 +253,17 @@ def insert_contacts(
     connection = session.connection()
     stamp = sqlite_timestamp(now)
     placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
-    # The records go to executemany as they are (no per-row tuple is built).
+    highest = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
+    # Usually the records go to executemany as they are (no per-row tuple is built) and SQLite
+    # numbers them from max(id) + 1; after deletions the ids start above a floor: given.
+    given = ids[0] != highest + 1
     sql = (
-        f"INSERT INTO contacts ({', '.join(RECORD_COLUMNS)}, created_batch_id, stage, "  # noqa: S608
-        f"created_at, updated_at) VALUES ({placeholders}, {int(batch_id)}, 'contact', "
-        f"'{stamp}', '{stamp}')"
+        f"INSERT INTO contacts ({'id, ' if given else ''}{', '.join(RECORD_COLUMNS)}, "  # noqa: S608
+        f"created_batch_id, stage, created_at, updated_at) VALUES ({'?, ' if given else ''}"
+        f"{placeholders}, {int(batch_id)}, 'contact', '{stamp}', '{stamp}')"
     )
-    connection.exec_driver_sql(sql, list(records))
+    rows = [(i, *r) for i, r in zip(ids, records, strict=True)] if given else list(records)
+    connection.exec_driver_sql(sql, rows)
     first, last, count = connection.exec_driver_sql(
         "SELECT min(id), max(id), count(*) FROM contacts WHERE id >= ?", (ids[0],)
     ).one()

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from leadsift.contacts.id_floor import next_sqlite_contact_id
 from leadsift.contacts.models import ConsentRecord, ConsentWording, Contact
-from leadsift.kit.bulk import dialect_insert
+from leadsift.kit.bulk import dialect_insert, is_postgres
 
 
 def contact_by(
@@ -26,6 +27,8 @@ def contact_by(
 def add_contact(session: Session, values: Mapping[str, Any], now: datetime) -> Contact:
     """Insert a contact (stage and attributes take their defaults) and flush for its id."""
     contact = Contact(**values, created_at=now, updated_at=now)
+    if not is_postgres(session):
+        contact.id = next_sqlite_contact_id(session)
     session.add(contact)
     session.flush()
     return contact

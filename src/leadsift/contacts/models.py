@@ -172,6 +172,21 @@ class ConsentWording(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ContactIdFloor(Base):
+    """The highest contact id ever given, once contacts were deleted (SQLite only).
+
+    SQLite gives a new row max(id) + 1: after the person with the highest id is erased, the next
+    contact would get their id — and the links in the erased person's old emails (unsubscribe,
+    clicks) would act on someone else. Ids are never reused: the import and the forms start
+    above this floor. (PostgreSQL's sequences never go back.)
+    """
+
+    __tablename__ = "contact_id_floor"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(IdType)
+
+
 class ContactScore(Base):
     """A contact's interest as of its last scoring: a narrow row, rewritten by every scoring.
 

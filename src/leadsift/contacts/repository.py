@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import bulk_repository
+from leadsift.contacts.id_floor import raise_floor
 from leadsift.contacts.models import (
     AttributeDefinition,
     ConsentRecord,
@@ -61,6 +62,7 @@ def changes_of_batch(session: Session, batch_id: int) -> list[tuple[int, dict[st
 
 def delete_batch_effects(session: Session, batch_id: int) -> tuple[int, int]:
     """Delete the contacts and consent rows a batch created; return (contacts, consent rows)."""
+    raise_floor(session)  # the undone contacts' ids are never given to anyone else
     consent = session.execute(delete(ConsentRecord).where(ConsentRecord.batch_id == batch_id))
     contacts = session.execute(delete(Contact).where(Contact.created_batch_id == batch_id))
     session.execute(

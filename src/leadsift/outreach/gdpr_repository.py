@@ -11,6 +11,7 @@ from typing import Any, Final
 from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from leadsift.contacts.id_floor import raise_floor
 from leadsift.contacts.models import (
     ConsentRecord,
     Contact,
@@ -132,6 +133,7 @@ def erase(
     """Delete the contacts and every row about them; their promo codes keep only the figures;
     import rejections quoting one of IDENTIFIERS (emails, phones) or EXTERNAL_IDS go too.
     Returns rows deleted per table."""
+    raise_floor(session)  # the erased ids are never given to anyone else
     counts: dict[str, int] = {}
     ids = list(contact_ids)
     anonymous = visitor_ids(session, ids)
