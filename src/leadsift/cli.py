@@ -128,8 +128,19 @@ def _click_or_internal(exc: Exception, args: list[str]) -> int:
         return exit_code
     if os.environ.get("LEADSIFT_DEBUG"):
         raise exc
-    message = f"unexpected {type(exc).__name__}: {exc} (set LEADSIFT_DEBUG=1 for details)"
+    text = _without_values(exc)
+    message = f"unexpected {type(exc).__name__}: {text} (set LEADSIFT_DEBUG=1 for details)"
     return _fail("internal", " ".join(message.split()), args)
+
+
+def _without_values(exc: Exception) -> str:
+    """The error's text without the SQL statement and its values (emails, phones: personal data
+    must not reach logs); for a database error, the first line of the driver's message."""
+    original = getattr(exc, "orig", None)
+    if original is not None:
+        lines = str(original).strip().splitlines()
+        return f"{type(original).__name__}: {lines[0] if lines else ''}"
+    return str(exc)
 
 
 def _fail(code: str, message: str, args: list[str], status: int = 1) -> int:

@@ -230,5 +230,34 @@ def test_bad_campaign_input_is_refused_with_a_precise_message(
     result = run(capsys, *db, "campaign", "create", "x", "--template", str(template),
                  "--target", "age >>= 3")  # fmt: skip
     assert result.code == 1 and "error:" in result.err and "Traceback" not in result.err
+    assert run(capsys, *db, "promo", "program", "create", "old", "--discount", "10%",
+               "--until", "2020-01-31T23:59+01:00").code == 0  # fmt: skip
+    promo = write_template(tmp_path / "promo.yaml", PROMO_TEMPLATE)
+    result = run(capsys, *db, "campaign", "create", "x", "--template", str(promo),
+                 "--stage", "lead", "--promo", "old")  # fmt: skip
+    assert result.code == 1 and "ended on 2020-01-31" in result.err
     listed = run(capsys, "--db", url, "--json", "campaign", "list")
     assert json.loads(listed.out) == {"campaigns": []}
+
+
+def test_an_unexpected_database_error_never_prints_personal_data(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The one-line error of a database failure names the driver's error, not the statement and
+    its values (an email in a log is personal data)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from leadsift.outreach import campaigns
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise IntegrityError(
+            "INSERT INTO contacts (email) VALUES (?)",
+            {"email": "secret.person@exemple.fr"},
+            Exception("UNIQUE constraint failed\nDETAIL: Key (email)=(secret.person@exemple.fr)"),
+        )
+
+    monkeypatch.setattr(campaigns, "list_all", failing)
+    result = run(capsys, "--db", f"sqlite:///{tmp_path / 'x.db'}", "campaign", "list")
+    assert result.code == 1
+    assert "UNIQUE constraint failed" in result.err
+    assert "secret.person" not in result.err and "INSERT" not in result.err

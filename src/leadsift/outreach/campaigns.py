@@ -20,7 +20,7 @@ from leadsift.outreach import campaign_repository as store
 from leadsift.outreach import repository
 from leadsift.outreach.consent import check_audience, suppression_secret
 from leadsift.outreach.messages import CONTACT_FIELDS, Composer, message_tag
-from leadsift.outreach.models import Campaign, CampaignChange
+from leadsift.outreach.models import Campaign, CampaignChange, PromoProgram
 from leadsift.outreach.preparation import Decided, Pace, Suppressed, decide_all, decide_row
 from leadsift.outreach.schemas import CampaignSpec, CampaignView, Preview, Skip
 from leadsift.outreach.templates import MessageTemplate, check_template, parse_template
@@ -85,6 +85,20 @@ def _templates(session: Session, spec: CampaignSpec, uses_promo: bool) -> list[M
     return parsed
 
 
+def _check_program_open(program: PromoProgram, now: datetime) -> None:
+    # Codes that are dead on arrival would only disappoint the people who get them.
+    if program.valid_until is not None and program.valid_until <= now:
+        raise InvalidInputError(
+            f"promo program {program.key!r} ended on {program.valid_until.isoformat()}: "
+            "create a new program or choose another"
+        )
+    if program.max_redemptions is not None and program.redemptions >= program.max_redemptions:
+        raise InvalidInputError(
+            f"promo program {program.key!r} has reached its {program.max_redemptions} "
+            "redemptions: create a new program or choose another"
+        )
+
+
 def create(session: Session, spec: CampaignSpec, now: datetime) -> CampaignView:
     """Store a draft campaign after checking its target, templates, link and promo program."""
     key = _check_key(spec.key)
@@ -100,6 +114,7 @@ def create(session: Session, spec: CampaignSpec, now: datetime) -> CampaignView:
         program = store.program_by_key(session, spec.promo)
         if program is None:
             raise NotFoundError(f"no promo program {spec.promo!r}: create it with promo program")
+        _check_program_open(program, now)
     templates = _templates(session, spec, program is not None)
     link_id = None
     if spec.link_url:

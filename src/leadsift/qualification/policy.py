@@ -38,7 +38,7 @@ CONVERTED_STAGES: Final = (Stage.LEAD.value, Stage.QUALIFIED.value, Stage.UNQUAL
 class CompiledPolicy:
     """A playbook version's interest rules, qualify policy and recycle delay, checked."""
 
-    version_id: int
+    version_id: int | None
     actor: str
     interest: InterestModel | None
     qualify: Criteria | None
@@ -48,6 +48,13 @@ class CompiledPolicy:
     def hand_raiser_window(self) -> timedelta:
         """How recent a hand raised must be to make the reason `hand_raiser`."""
         return self.recycle_after or DEFAULT_HAND_RAISER_WINDOW
+
+
+# Before any playbook is applied, buyers still become customers (a purchase is a purchase);
+# nothing else moves. Its moves are the system's.
+NO_PLAYBOOK: Final = CompiledPolicy(
+    version_id=None, actor="system", interest=None, qualify=None, recycle_after=None
+)
 
 
 def compile_policy(

@@ -30,6 +30,7 @@ from leadsift.qualification.models import PlaybookVersion
 from leadsift.qualification.policy import (
     CONVERSION_EVENTS,
     HAND_RAISER_EVENTS,
+    NO_PLAYBOOK,
     CompiledPolicy,
     Move,
     compile_policy,
@@ -76,6 +77,10 @@ def after_events(session: Session, contact_ids: set[int], now: datetime) -> None
         return
     policy = active_policy(session)
     if policy is None:
+        # No playbook yet: nothing to score or qualify by, but a buyer is a customer.
+        moves = _checked(_conversions(session, NO_PLAYBOOK, sorted(contact_ids)))
+        sql.apply_moves(session, moves, NO_PLAYBOOK, now)
+        session.flush()
         return
     interest_service.rescore(session, policy.interest, now, contact_ids)
     apply_policy(session, policy, now, sorted(contact_ids), recycle_leads=False)
