@@ -206,3 +206,77 @@ def test_new_message_id_is_unique_and_well_formed() -> None:
 def test_new_message_id_refuses_unsafe_parts(domain: str, unique: str) -> None:
     with pytest.raises(InvalidInputError, match="Message-ID"):
         new_message_id(domain, unique)
+
+
+FRENCH = replace(
+    EMAIL,
+    subject="Élodie, votre offre spéciale « été 2025 » : -20 % sur les paniers bio et légumes 🎉",
+    text="Bonjour Élodie,\n\nÀ très bientôt à la boutique de Lyon !\nL'équipe Bio Lyon\n",
+)
+
+
+@pytest.mark.parametrize("html", [None, "<p>Bonjour <b>Élodie</b>, à très bientôt !</p>"])
+@pytest.mark.parametrize("to", ["elodie.martin@exemple.fr", "Élodie Martin <elodie@exemple.fr>"])
+def test_french_message_parses_back_as_built(html: str | None, to: str) -> None:
+    mail = replace(FRENCH, to=to, html=html)
+    raw = _build(mail)
+    assert raw.isascii()
+    assert all(
+        len(line) <= 78 for line in raw.split(b"\r\n") if not line.startswith(b"List-Unsubscribe:")
+    )
+    parsed = _parsed(mail)
+    assert parsed.defects == [] and all(not part.defects for part in parsed.walk())
+    assert parsed["Subject"] == mail.subject
+    assert parsed["To"] == to
+    assert parsed["From"] == "Bio Lyon <news@exemple.fr>"
+    assert parsed["Reply-To"] == "contact@exemple.fr"
+    assert parsed["Date"] == "Mon, 02 Jun 2025 09:30:00 +0000"
+    assert parsed["Message-ID"] == mail.message_id
+    assert parsed["MIME-Version"] == "1.0"
+    assert parsed["List-Unsubscribe"] == (
+        f"<{UNSUBSCRIBE}>, <mailto:desabonnement@exemple.fr?subject=unsubscribe>"
+    )
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["X-Leadsift-Campaign"] == "ete-2025"
+    plain = parsed.get_body(("plain",))
+    assert plain is not None and _lines(plain.get_content()) == mail.text
+    assert plain["Content-Transfer-Encoding"] in ("quoted-printable", "base64")
+    if html is None:
+        assert parsed.get_content_type() == "text/plain"
+    else:
+        assert parsed.get_content_type() == "multipart/alternative"
+        body = parsed.get_body(("html",))
+        assert body is not None and _lines(body.get_content()) == f"{html}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Привет! Это письмо на русском языке.\nДо свидания.", "ligne 1\r\nligne 2\rligne 3", ""],
+)
+def test_any_body_text_round_trips_with_normalised_line_ends(text: str) -> None:
+    parsed = _parsed(replace(EMAIL, html=None, text=text))
+    expected = text.replace("\r\n", "\n").replace("\r", "\n")
+    assert _lines(parsed.get_content()) == expected + "\n"
+
+
+def test_mostly_non_latin_text_is_base64_with_crlf_lines() -> None:
+    text = "Привет! Это письмо на русском языке.\nДо свидания."
+    parsed = _parsed(replace(EMAIL, html=None, text=text))
+    assert parsed["Content-Transfer-Encoding"] == "base64"
+    assert parsed.get_payload(decode=True) == (text + "\n").replace("\n", "\r\n").encode()
+
+
+@pytest.mark.parametrize("subject", ["", "Promo", "a" * 100, "=?utf-8?q?x?=", "é" * 100, "🎉" * 30])
+def test_subjects_round_trip(subject: str) -> None:
+    assert _parsed(replace(EMAIL, subject=subject))["Subject"] == subject
+
+
+def test_non_ascii_unsubscribe_url_refused_without_smtputf8() -> None:
+    with pytest.raises(InvalidInputError, match="percent-encode"):
+        _build(replace(EMAIL, unsubscribe_url="https://t.exemple.fr/désinscription"))
+
+
+@pytest.mark.parametrize("to", ["=?utf-8?q?x?=@exemple.fr", "a..b@exemple.fr", "a@exemple.fr;"])
+def test_unusual_recipients_go_through_the_full_parser(to: str) -> None:
+    with pytest.raises(InvalidInputError, match="is not one email address"):
+        _build(replace(EMAIL, to=to))

@@ -3,19 +3,29 @@
 Every value is checked before it reaches a header: a line break or control character would let
 a contact's data add headers of its own (header injection), so such values are refused rather
 than cleaned.
+
+The outbox sends hundreds of emails a second from one process, so the common case is built on
+the light compat32 `Message`, each header rendered once here (checked, encoded, folded) and
+written as is: a bare recipient address, an ASCII or RFC 2047 subject, quoted-printable
+bodies. Anything less common (display names, non-ASCII addresses, long or non-ASCII extra
+headers) is parsed and folded by the header registry of the modern email policy, as before.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
 import secrets
-import unicodedata
+from base64 import encodebytes
+from dataclasses import dataclass
 from datetime import datetime
+from email.base64mime import header_encode
 from email.errors import NonASCIILocalPartDefect
 from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.message import Message
+from email.policy import SMTP, Compat32
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -25,7 +35,7 @@ from leadsift.outreach.channels.base import OutgoingEmail
 
 class _CachedHeaderRegistry(HeaderRegistry):
     """The standard header classes, made once per header name (HeaderRegistry makes a new class
-    at every lookup: half the time spent building a message)."""
+    at every lookup)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,14 +49,25 @@ class _CachedHeaderRegistry(HeaderRegistry):
         return made
 
 
-# Bodies in quoted-printable or base64 (7bit), so no relay needs 8BITMIME. `refold_source`
-# "none" keeps List-Unsubscribe as written: folding it would turn a long URL into encoded words
-# that mail clients no longer recognise as a URL.
-POLICY: Final = SMTP.clone(
-    cte_type="7bit", refold_source="none", header_factory=_CachedHeaderRegistry()
-)
-# For non-ASCII addresses (sent with SMTPUTF8): headers in UTF-8.
-_POLICY_UTF8: Final = POLICY.clone(utf8=True)
+class _AsRendered(Compat32):
+    """compat32, writing each header exactly as `build_email` rendered it: already checked,
+    encoded and folded (re-folding would split List-Unsubscribe inside a URL)."""
+
+    def fold(self, name: str, value: str) -> str:
+        """NAME: VALUE, unchanged."""
+        return f"{name}: {value}{self.linesep}"
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        """NAME: VALUE, unchanged, in UTF-8 (only SMTPUTF8 messages have non-ASCII headers)."""
+        return f"{name}: {value}{self.linesep}".encode()
+
+
+# How a built message is written: CRLF lines, headers as rendered.
+_WIRE_POLICY: Final = _AsRendered(linesep="\r\n", mangle_from_=False)
+# The modern policy, for the less common headers: 7bit (encoded words), or UTF-8 headers for
+# messages sent with SMTPUTF8.
+_MODERN: Final = SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry())
+_MODERN_UTF8: Final = _MODERN.clone(utf8=True)
 ONE_CLICK: Final = "List-Unsubscribe=One-Click"
 # Headers the message builds itself; extra headers may not replace them.
 RESERVED_HEADERS: Final = frozenset(
@@ -67,30 +88,67 @@ RESERVED_HEADERS: Final = frozenset(
         "content-transfer-encoding",
     }
 )
+# Unicode categories Cc, Zl and Zp, tab excepted.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # RFC 5322 field names: printable ASCII except the colon.
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 _ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,127}")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+# A bare ASCII dot-atom address (what email-validator leaves in contacts), not looking like an
+# encoded word: one the full parser accepts unchanged; anything else goes through it.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_BARE_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_MAX_BARE_ADDRESS = 254
 _LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost"})
 MAX_URL_LENGTH: Final = 900  # a header line may not exceed 998 characters
+_LINE = 78  # the recommended longest header line
+# UTF-8 bytes per base64 encoded word: "=?utf-8?b?" + 56 characters + "?=" fits a folded line
+# (RFC 2047: at most 75 characters per word).
+_WORD_BYTES = 42
+_TEXT_PLAIN: Final = 'text/plain; charset="utf-8"'
+_TEXT_HTML: Final = 'text/html; charset="utf-8"'
+
+
+@dataclass(frozen=True)
+class _Mailbox:
+    """One checked address: its addr-spec and its header value (7bit, and SMTPUTF8)."""
+
+    addr_spec: str
+    header: str
+    header_utf8: str
+
+
+class _BuiltEmail(Message):
+    """A message made by `build_email`, which knows its envelope."""
+
+    def __init__(self, sender: str, recipient: str) -> None:
+        super().__init__(policy=_WIRE_POLICY)
+        self.envelope = (sender, recipient)
 
 
 def _check_header_value(value: str, where: str) -> str:
-    for char in value:
-        if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            raise InvalidInputError(
-                f"{where} contains a line break or control character ({char!r}); "
-                "remove it (header values are one line)"
-            )
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise InvalidInputError(
+            f"{where} contains a line break or control character ({found.group()!r}); "
+            "remove it (header values are one line)"
+        )
     return value
 
 
-def _check_address(message: EmailMessage, name: str, value: str) -> None:
+def _folded(header: BaseHeader, utf8: bool) -> str:
+    """The value of HEADER as the modern policy writes it (folded, encoded unless UTF8)."""
+    line: str = header.fold(policy=_MODERN_UTF8 if utf8 else _MODERN)
+    value = line[len(header.name) + 1 : -2]  # after "Name:", before the final CRLF
+    return value.removeprefix(" ")  # _WIRE_POLICY writes "Name: " + value
+
+
+def _mailbox(name: str, value: str) -> _Mailbox:
+    """VALUE checked by the full address parser: exactly one address, with a domain."""
     _check_header_value(value, name)
     try:
-        message[name] = value
-        header = message[name]
+        header = _MODERN.header_factory(name, value)
         addresses = header.addresses
     except (ValueError, IndexError, AttributeError) as error:
         raise InvalidInputError(f"{name} {value!r} is not an email address: {error}") from None
@@ -100,6 +158,18 @@ def _check_address(message: EmailMessage, name: str, value: str) -> None:
             f"{name} {value!r} is not one email address; give e.g. 'name@example.fr' "
             "or 'Name <name@example.fr>'"
         )
+    return _Mailbox(addresses[0].addr_spec, _folded(header, False), _folded(header, True))
+
+
+# From and Reply-To come from the settings: the same few values for every message.
+_sender_mailbox = lru_cache(maxsize=64)(_mailbox)
+
+
+def _recipient(value: str) -> _Mailbox:
+    _check_header_value(value, "To")
+    if len(value) <= _MAX_BARE_ADDRESS and _BARE_ADDRESS.fullmatch(value) and "=?" not in value:
+        return _Mailbox(value, value, value)
+    return _mailbox("To", value)
 
 
 def _check_unsubscribe_url(url: str) -> str:
@@ -135,6 +205,21 @@ def _unsubscribe_mailto(value: str) -> str:
     return mailto
 
 
+def _list_unsubscribe(email: OutgoingEmail, utf8: bool) -> str:
+    """The List-Unsubscribe value, one entry per line, never split inside a URL: folding would
+    turn a long URL into encoded words that mail clients no longer recognise as a URL."""
+    targets = [f"<{_check_unsubscribe_url(email.unsubscribe_url)}>"]
+    if email.unsubscribe_mailto:
+        targets.append(f"<{_unsubscribe_mailto(email.unsubscribe_mailto)}>")
+    value = ",\r\n ".join(targets)
+    if not utf8 and not value.isascii():
+        # Written as is, it could only travel in UTF-8 headers (SMTPUTF8).
+        raise InvalidInputError(
+            f"List-Unsubscribe {value!r} has non-ASCII characters; percent-encode them"
+        )
+    return value
+
+
 def _check_message_id(message_id: str) -> str:
     if not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidInputError(
@@ -144,7 +229,37 @@ def _check_message_id(message_id: str) -> str:
     return message_id
 
 
-def _add_extra_headers(message: EmailMessage, headers: dict[str, str]) -> None:
+def _encoded_words(value: str) -> str:
+    """VALUE as base64 RFC 2047 words, one per folded line, never splitting a character."""
+    data = value.encode()
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a UTF-8 sequence
+            end -= 1
+        words.append(header_encode(data[start:end], "utf-8"))
+        start = end
+    return "\r\n ".join(words)
+
+
+def _unstructured(name: str, value: str, utf8: bool) -> str:
+    """The written value of an unstructured header: as is when short ASCII, else folded and
+    encoded by the modern policy."""
+    if value.isascii() and len(name) + len(value) + 2 <= _LINE:
+        return value
+    return _folded(_MODERN.header_factory(name, value), utf8)
+
+
+def _subject(value: str, utf8: bool) -> str:
+    """The written subject: a non-ASCII one (the usual French subject) as encoded words, and
+    one with "=?" too (mail clients would decode it)."""
+    if "=?" in value or not (utf8 or value.isascii()):
+        return _encoded_words(value)
+    return _unstructured("Subject", value, utf8)
+
+
+def _extra_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
     for name, value in headers.items():
         if not _FIELD_NAME.fullmatch(name):
             raise InvalidInputError(
@@ -156,49 +271,89 @@ def _add_extra_headers(message: EmailMessage, headers: dict[str, str]) -> None:
                 f"extra header {name!r} would replace one the message sets itself; "
                 "use an X-Leadsift-* name"
             )
-        message[name] = _check_header_value(value, f"header {name}")
+        _check_header_value(value, f"header {name}")
+    # Content-* headers describe the body, which sets its own: they were always dropped (the
+    # email package's set_content clears them) and still are.
+    return [
+        (name, value) for name, value in headers.items() if not name.lower().startswith("content-")
+    ]
+
+
+def _set_body(part: Message, content: str, content_type: str) -> None:
+    """CONTENT with CRLF lines and a final line break, in quoted-printable or base64 (whichever
+    is shorter, as the email package chooses), so no relay needs 8BITMIME."""
+    if not content.endswith(("\n", "\r")):
+        content += "\n"
+    text = content.replace("\r\n", "\n").replace("\r", "\n")
+    data = text.encode()
+    body, encoding = binascii.b2a_qp(data), "quoted-printable"
+    if len(body) > len(data) * 4 // 3:  # mostly non-Latin text: base64 may be shorter
+        # Base64 keeps the line breaks it encodes: text's canonical CRLF (RFC 2046).
+        encoded = encodebytes(text.replace("\n", "\r\n").encode())
+        if len(encoded) < len(body):
+            body, encoding = encoded, "base64"
+    part.set_raw("Content-Type", content_type)
+    part.set_raw("Content-Transfer-Encoding", encoding)
+    part.set_payload(body.decode("ascii"))
 
 
 def build_email(
     email: OutgoingEmail, *, from_address: str, reply_to: str | None, now: datetime
-) -> EmailMessage:
+) -> Message:
     """The complete message of EMAIL (text, and html as an alternative when given)."""
-    message = EmailMessage(policy=POLICY)
-    _check_address(message, "From", from_address)
-    _check_address(message, "To", email.to)
-    if reply_to:
-        _check_address(message, "Reply-To", reply_to)
-    message["Subject"] = _check_header_value(email.subject, "the subject")
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = _check_message_id(email.message_id)
-    targets = [f"<{_check_unsubscribe_url(email.unsubscribe_url)}>"]
-    if email.unsubscribe_mailto:
-        targets.append(f"<{_unsubscribe_mailto(email.unsubscribe_mailto)}>")
-    # Written raw (see POLICY): one entry per line, never split inside a URL.
-    message.set_raw("List-Unsubscribe", ",\r\n ".join(targets))
-    message["List-Unsubscribe-Post"] = ONE_CLICK
-    _add_extra_headers(message, dict(email.headers))
-    message.set_content(email.text)
-    if email.html is not None:
-        message.add_alternative(email.html, subtype="html")
+    sender = _sender_mailbox("From", from_address)
+    recipient = _recipient(email.to)
+    answer = _sender_mailbox("Reply-To", reply_to) if reply_to else None
+    subject = _check_header_value(email.subject, "the subject")
+    message_id = _check_message_id(email.message_id)
+    utf8 = not (sender.addr_spec + recipient.addr_spec).isascii()
+    unsubscribe = _list_unsubscribe(email, utf8)
+    extra = _extra_headers(dict(email.headers))
+
+    message = _BuiltEmail(sender.addr_spec, recipient.addr_spec)
+    message.set_raw("From", sender.header_utf8 if utf8 else sender.header)
+    message.set_raw("To", recipient.header_utf8 if utf8 else recipient.header)
+    if answer is not None:
+        message.set_raw("Reply-To", answer.header_utf8 if utf8 else answer.header)
+    message.set_raw("Subject", _subject(subject, utf8))
+    message.set_raw("Date", format_datetime(now))
+    message.set_raw("Message-ID", message_id)
+    message.set_raw("List-Unsubscribe", unsubscribe)
+    message.set_raw("List-Unsubscribe-Post", ONE_CLICK)
+    for name, value in extra:
+        message.set_raw(name, _unstructured(name, value, utf8))
+    message.set_raw("MIME-Version", "1.0")
+    if email.html is None:
+        _set_body(message, email.text, _TEXT_PLAIN)
+        return message
+    # Parts are quoted-printable ("=" always before a hex digit or a line break) or base64, where
+    # "=_" never occurs: the boundary cannot appear inside them.
+    boundary = f"=_{secrets.token_hex(12)}"
+    message.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
+    for content, content_type in ((email.text, _TEXT_PLAIN), (email.html, _TEXT_HTML)):
+        part = Message(policy=_WIRE_POLICY)
+        _set_body(part, content, content_type)
+        message.attach(part)
     return message
 
 
-def envelope_addresses(message: EmailMessage) -> tuple[str, str]:
+def envelope_addresses(message: Message) -> tuple[str, str]:
     """(sender, recipient) of a built message: the bare addresses SMTP's MAIL and RCPT take."""
-    sender: str = message["From"].addresses[0].addr_spec
-    recipient: str = message["To"].addresses[0].addr_spec
-    return sender, recipient
+    if isinstance(message, _BuiltEmail):
+        return message.envelope
+    return parseaddr(str(message["From"]))[1], parseaddr(str(message["To"]))[1]
 
 
-def needs_smtputf8(message: EmailMessage) -> bool:
+def needs_smtputf8(message: Message) -> bool:
     """Whether an address has non-ASCII characters (the server must offer SMTPUTF8)."""
     return not "".join(envelope_addresses(message)).isascii()
 
 
-def message_bytes(message: EmailMessage) -> bytes:
+def message_bytes(message: Message) -> bytes:
     """The message as sent: CRLF lines; UTF-8 headers only when an address needs them."""
-    return message.as_bytes(policy=_POLICY_UTF8 if needs_smtputf8(message) else POLICY)
+    if isinstance(message, _BuiltEmail):
+        return message.as_bytes()  # its headers were rendered for the addresses it has
+    return message.as_bytes(policy=_MODERN_UTF8 if needs_smtputf8(message) else _MODERN)
 
 
 def new_message_id(domain: str, unique: str) -> str:

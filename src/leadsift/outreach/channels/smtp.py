@@ -15,7 +15,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import parseaddr
 from typing import Final
 
@@ -212,7 +212,7 @@ class SmtpChannel(EmailChannel):
             timeout=settings.smtp_timeout_s,
         )
 
-    def _deliver(self, message: EmailMessage) -> SendResult:
+    def _deliver(self, message: Message) -> SendResult:
         connection = self._connected()
         sender, recipient = envelope_addresses(message)
         options: Sequence[str] = ()
