@@ -62,6 +62,17 @@ class SinkHandler:
     defer: set[str] = field(default_factory=set)
     drop: set[str] = field(default_factory=set)
     dropped: list[str] = field(default_factory=list)
+    refuse_sender: bool = False
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        """Refuse our sender when told to (a server-side setting, not about any recipient)."""
+        if self.refuse_sender:
+            return "553 5.7.1 sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any

@@ -113,3 +113,21 @@ def test_refused_deferred_and_dropped_messages_each_get_their_fate(
     assert bounced["decisions"]["email"]["reason"] == "suppressed"
     deferred = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann2@exemple.fr")
     assert deferred["suppressed"] == {"email": "soft_bounce_limit"}
+
+
+def test_a_server_refusing_our_sender_suppresses_nobody(
+    capsys: pytest.CaptureFixture[str], scheduled: str
+) -> None:
+    clock = Clock()
+    with SmtpSink() as sink:
+        sink.handler.refuse_sender = True
+        for _ in range(SOFT_FAILURE_LIMIT):
+            _work(scheduled, sink.port, clock, lanes=1)
+            clock.now += timedelta(hours=7)
+        assert sink.handler.recipients() == {}
+        # Retried with back-off while someone could fix the settings, then failed with the
+        # reason (the campaign's status shows it); nobody is suppressed for our mistake.
+        status = _status(capsys, scheduled)
+        assert status["reasons"] == {"refused_by_server": 6}
+    shown = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
+    assert shown["suppressed"] == {} and shown["decisions"]["email"]["allowed"] is True

@@ -196,12 +196,31 @@ def record(
     if result.detail.startswith("render: "):
         outbox.settle(session, outbox_id, status="failed", reason="render", settled_at=now, **ids)
         return "failed"
-    if result.status == "hard_bounce":
+    if result.status == "hard_bounce" and result.about_recipient:
         _bounce(session, delivery, row, "hard_bounce", now)
         outbox.settle(session, outbox_id, status="bounced", reason="hard_bounce", settled_at=now,
                       **ids)  # fmt: skip
         return "bounced"
+    if result.status == "hard_bounce":
+        return _refused_by_service(session, row, result, now)
     return _soft_failure(session, delivery, row, result, now)
+
+
+def _refused_by_service(
+    session: Session, row: Mapping[str, Any], result: SendResult, now: datetime
+) -> str:
+    """A permanent refusal that is not about the person (our sender refused, the gateway's key
+    wrong): retried with back-off while someone fixes the settings, then failed; nobody is
+    suppressed for it."""
+    outbox_id, attempts = int(row["id"]), int(row["attempts"])
+    if attempts >= SOFT_FAILURE_LIMIT:
+        outbox.settle(session, outbox_id, status="failed", reason="refused_by_server",
+                      settled_at=now, detail=result.detail[:500])  # fmt: skip
+        return "failed"
+    outbox.retry_later(
+        session, outbox_id, due_at=now + backoff(attempts), detail=result.detail[:500]
+    )
+    return "retried"
 
 
 def _bounce(
@@ -221,8 +240,9 @@ def _soft_failure(
     session: Session, delivery: Delivery, row: Mapping[str, Any], result: SendResult, now: datetime
 ) -> str:
     outbox_id, attempts = int(row["id"]), int(row["attempts"])
-    if result.detail[:1] != "4":
-        # The server could not be reached: not this message's fault, so no attempt is spent.
+    if not result.about_recipient:
+        # The server could not be reached or is busy: not this message's fault, so no attempt
+        # is spent.
         outbox.release(session, [outbox_id], now + backoff(1))
         return "server_down"
     if attempts >= SOFT_FAILURE_LIMIT:

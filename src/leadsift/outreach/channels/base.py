@@ -50,6 +50,10 @@ class SendResult:
     status: SendStatus
     detail: str  # e.g. "250 2.0.0 Ok queued as ABC", "550 5.1.1 user unknown", "timeout"
     provider_id: str | None = None
+    # The refusal is about this recipient's address (unknown user, mailbox full), not about our
+    # server, settings or content: only then may the address be suppressed. A server that
+    # refuses our sender or is misconfigured must never cost people their place on the list.
+    about_recipient: bool = False
 
 
 class _Channel:

@@ -53,6 +53,9 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())[:_MAX_DETAIL]
 
 
+_ADDRESS_STATUS = re.compile(r"[45]\.[12]\.\d{1,3}\b")
+
+
 def _describe(error: OSError) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
         return f"{error.smtp_code} {_text(error.smtp_error)}"
@@ -65,7 +68,12 @@ def _describe(error: OSError) -> str:
 def _refusal(step: str, code: int, reply: bytes) -> SendResult:
     # 5xx is permanent; 4xx, and anything unexpected, leaves the message unaccepted.
     status: SendStatus = "hard_bounce" if 500 <= code < 600 else "soft_failure"
-    return SendResult(status, f"{code} {_text(reply)} (at {step})")
+    text = _text(reply)
+    # About the address: a refusal at RCPT, or after the content with an enhanced status of
+    # the address (x.1.x) or mailbox (x.2.x) classes (RFC 3463); not a refusal of our sender
+    # (MAIL) or of the content's policy (x.7.x).
+    about_recipient = step == "RCPT" or bool(_ADDRESS_STATUS.match(text))
+    return SendResult(status, f"{code} {text} (at {step})", about_recipient=about_recipient)
 
 
 def _dot_stuffed(content: bytes) -> bytes:
