@@ -261,3 +261,24 @@ def test_an_unexpected_database_error_never_prints_personal_data(
     assert result.code == 1
     assert "UNIQUE constraint failed" in result.err
     assert "secret.person" not in result.err and "INSERT" not in result.err
+
+
+def test_pause_holds_every_message_and_resume_sends_them_at_the_pace(
+    capsys: pytest.CaptureFixture[str], workspace: tuple[str, Path], sink: SmtpSink
+) -> None:
+    url, template = workspace
+    db = ("--db", url, "--json")
+    _json(capsys, *db, "campaign", "create", "slow", "--template", str(template),
+          "--target", 'email startswith "ann"', "--throttle", "60/h")  # fmt: skip
+    _json(capsys, *db, "campaign", "schedule", "slow")
+    paused = _json(capsys, *db, "campaign", "pause", "slow")
+    assert paused["status"] == "paused"
+    assert _work(url, sink) == {}
+    assert run(capsys, *db, "campaign", "pause", "slow").code == 1  # already paused
+    _json(capsys, *db, "campaign", "resume", "slow")
+    # One a minute: only the first is due now.
+    assert _work(url, sink) == {"sent": 1}
+    history = _json(capsys, *db, "campaign", "status", "slow")["history"]
+    assert [(h["from"], h["to"]) for h in history] == [
+        (None, "draft"), ("draft", "scheduled"), ("scheduled", "paused"), ("paused", "scheduled")
+    ]  # fmt: skip
