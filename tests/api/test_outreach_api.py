@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -16,14 +17,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from leadsift.config import Settings
 from leadsift.db import Database
 from leadsift.engagement.models import Event
 from leadsift.outreach.campaign_cli import sending
 from leadsift.outreach.channels import email_channel, sms_channel
-from leadsift.outreach.models import PromoCode, Suppression
+from leadsift.outreach.models import PromoCode, PromoProgram, Suppression
 from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
 from tests.outreach_helpers import PROMO_TEMPLATE, write_people, write_template
@@ -94,11 +95,20 @@ def mail(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> dic
     _json(capsys, *db, "campaign", "schedule", "spring")
     _json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "l.csv", LATE)))
     _json(capsys, *db, "promo", "program", "create", "bygone", "--discount", "5 EUR",
-          "--until", "2021-12-31T23:59+01:00")  # fmt: skip
+          "--until", "2099-12-31T23:59+01:00")  # fmt: skip
     _json(capsys, *db, "campaign", "create", "winter", "--template", str(template),
           "--target", 'email = "cyd@exemple.fr"', "--promo", "bygone")  # fmt: skip
     _json(capsys, *db, "campaign", "schedule", "winter")
     assert _work(db_url, tmp_path / "outbox") == {"sent": 3}
+    # The program ends after its codes were sent (a campaign refuses an ended program).
+    database = Database(db_url)
+    with database.unit_of_work() as session:
+        session.execute(
+            update(PromoProgram)
+            .where(PromoProgram.key == "bygone")
+            .values(valid_until=datetime(2021, 12, 31, 22, 59, tzinfo=UTC))
+        )
+    database.dispose()
     return _mailboxes(tmp_path / "outbox")
 
 
