@@ -4,15 +4,27 @@ message templates."""
 from __future__ import annotations
 
 import email
+import json
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
+
+from leadsift.config import Settings
+from leadsift.db import Database
+from leadsift.kit.clock import utcnow
+from leadsift.outreach.campaign_cli import sending
+from leadsift.outreach.channels import email_channel, sms_channel
+from leadsift.outreach.worker import Worker, WorkerOptions
+from tests.cli.helpers import run
 
 HOST = "127.0.0.1"
 
@@ -140,3 +152,29 @@ def write_template(path: Path, text: str = EMAIL_TEMPLATE) -> Path:
     """A template file."""
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """Run `leadsift ARGS…` (with --json among them), check it succeeded, return its document."""
+    result = run(capsys, *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def run_worker(
+    settings: Settings, *, clock: Callable[[], datetime] = utcnow, **options: Any
+) -> dict[str, int]:
+    """Run the outbox worker in this process (`--once` unless told otherwise); its outcomes."""
+    database = Database(settings.database_url, settings).ready()
+    try:
+        worker = Worker(
+            database,
+            sending=sending(settings),
+            email=lambda: email_channel(settings),
+            sms=lambda: sms_channel(settings),
+            options=WorkerOptions(**{"once": True, **options}),
+            clock=clock,
+        )
+        return worker.run().outcomes
+    finally:
+        database.dispose()

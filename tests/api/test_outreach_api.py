@@ -5,7 +5,6 @@ validation. Codes and unsubscribe links are read from the messages the file chan
 from __future__ import annotations
 
 import email
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +21,15 @@ from sqlalchemy import func, select, update
 from leadsift.config import Settings
 from leadsift.db import Database
 from leadsift.engagement.models import Event
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.models import PromoCode, PromoProgram, Suppression
-from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
-from tests.outreach_helpers import PROMO_TEMPLATE, write_people, write_template
+from tests.outreach_helpers import (
+    PROMO_TEMPLATE,
+    cli_json,
+    run_worker,
+    write_people,
+    write_template,
+)
 
 PEOPLE = [("Ana", "ana@exemple.fr", "oui"), ("Ben", "ben@exemple.fr", "oui")]
 LATE = [("Cyd", "cyd@exemple.fr", "oui")]
@@ -43,26 +45,9 @@ class Received:
     token: str
 
 
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
 def _work(url: str, outbox: Path) -> dict[str, int]:
     settings = Settings(database_url=url, email_transport="file", outbox_dir=str(outbox))
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(
-            database,
-            sending=sending(settings),
-            email=lambda: email_channel(settings),
-            sms=lambda: sms_channel(settings),
-            options=WorkerOptions(once=True),
-        )
-        return worker.run().outcomes
-    finally:
-        database.dispose()
+    return run_worker(settings)
 
 
 def _mailboxes(outbox: Path) -> dict[str, Received]:
@@ -85,20 +70,20 @@ def mail(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> dic
     """Ana and Ben (leads) got a code of the open program "welcome"; Cyd one of "bygone",
     expired."""
     db = ("--db", db_url, "--json")
-    _json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "p.csv", PEOPLE)))
+    cli_json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "p.csv", PEOPLE)))
     playbook = write_template(tmp_path / "playbook.yaml", PLAYBOOK)
-    _json(capsys, *db, "qualify", "--playbook", str(playbook))
+    cli_json(capsys, *db, "qualify", "--playbook", str(playbook))
     template = write_template(tmp_path / "promo.yaml", PROMO_TEMPLATE)
-    _json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
-    _json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
+    cli_json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
+    cli_json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
           "--stage", "lead", "--promo", "welcome")  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "spring")
-    _json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "l.csv", LATE)))
-    _json(capsys, *db, "promo", "program", "create", "bygone", "--discount", "5 EUR",
+    cli_json(capsys, *db, "campaign", "schedule", "spring")
+    cli_json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "l.csv", LATE)))
+    cli_json(capsys, *db, "promo", "program", "create", "bygone", "--discount", "5 EUR",
           "--until", "2099-12-31T23:59+01:00")  # fmt: skip
-    _json(capsys, *db, "campaign", "create", "winter", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "winter", "--template", str(template),
           "--target", 'email = "cyd@exemple.fr"', "--promo", "bygone")  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "winter")
+    cli_json(capsys, *db, "campaign", "schedule", "winter")
     assert _work(db_url, tmp_path / "outbox") == {"sent": 3}
     # The program ends after its codes were sent (a campaign refuses an ended program).
     database = Database(db_url)
@@ -118,7 +103,7 @@ def _redeem(client: TestClient, key: str | None, body: dict[str, Any]) -> Any:
 
 
 def _contact_id(capsys: pytest.CaptureFixture[str], url: str, address: str) -> int:
-    return int(_json(capsys, "--db", url, "--json", "contacts", "show", address)["id"])
+    return int(cli_json(capsys, "--db", url, "--json", "contacts", "show", address)["id"])
 
 
 def test_a_code_is_redeemed_once_by_its_owner_while_valid(
@@ -140,7 +125,7 @@ def test_a_code_is_redeemed_once_by_its_owner_while_valid(
     body = done.json()
     assert (body["code"], body["program"], body["campaign"]) == (ana.code, "welcome", "spring")
     assert (body["contact_id"], body["stage"], body["amount"]) == (ana_id, "customer", 42.5)
-    shown = _json(capsys, "--db", db_url, "--json", "contacts", "show", "ana@exemple.fr")
+    shown = cli_json(capsys, "--db", db_url, "--json", "contacts", "show", "ana@exemple.fr")
     assert (shown["stage"], shown["stage_reason"]) == ("customer", "promo_redeemed")
 
     again = _redeem(app_client, key, {"code": ana.code})
@@ -237,7 +222,7 @@ def test_the_unsubscribe_page_changes_nothing_and_a_forged_token_is_404(
         page = app_client.get(f"/u/{token}")
         assert page.status_code == 200 and "<form" in page.text
     assert _unsubscribe_traces(committed_db) == (0, 0)
-    shown = _json(capsys, "--db", db_url, "--json", "consent", "show", "ana@exemple.fr")
+    shown = cli_json(capsys, "--db", db_url, "--json", "consent", "show", "ana@exemple.fr")
     assert shown["decisions"]["email"]["allowed"] is True
 
     body, signature = token.rsplit(".", 1)
@@ -251,7 +236,7 @@ def test_the_unsubscribe_page_changes_nothing_and_a_forged_token_is_404(
     done = app_client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200 and "set-cookie" not in done.headers
     assert _unsubscribe_traces(committed_db) == (1, 1)
-    shown = _json(capsys, "--db", db_url, "--json", "consent", "show", "ana@exemple.fr")
+    shown = cli_json(capsys, "--db", db_url, "--json", "consent", "show", "ana@exemple.fr")
     assert shown["decisions"]["email"]["reason"] == "suppressed"
     assert app_client.post(f"/u/{token}", data={}).status_code == 200  # twice: still done
     assert _unsubscribe_traces(committed_db) == (1, 1)

@@ -5,7 +5,6 @@ input refused with a precise message."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,16 @@ from leadsift.config import Settings
 from leadsift.contacts.models import ConsentRecord, ConsentWording
 from leadsift.db import Database
 from leadsift.engagement.models import Event
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.models import Suppression
-from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
-from tests.outreach_helpers import HOST, SinkHandler, free_port, write_template
+from tests.outreach_helpers import (
+    HOST,
+    SinkHandler,
+    cli_json,
+    free_port,
+    run_worker,
+    write_template,
+)
 
 WORDING = "J'accepte de recevoir les offres de BioLyon par e-mail. Désinscription à tout moment."
 # (first name, email, consent_email, phone)
@@ -59,18 +62,12 @@ def url(capsys: pytest.CaptureFixture[str], committed_db_url: str, tmp_path: Pat
     people = tmp_path / "people.csv"
     rows = "".join(f"{first},{mail},{yes},{phone}\n" for first, mail, yes, phone in PEOPLE)
     people.write_text("first_name,email,consent_email,phone\n" + rows, encoding="utf-8")
-    _json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
+    cli_json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
     return committed_db_url
 
 
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
 def _consent(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> Any:
-    return _json(capsys, "--db", url, "--json", "consent", *args)
+    return cli_json(capsys, "--db", url, "--json", "consent", *args)
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -226,23 +223,12 @@ def _send_campaign(
 ) -> dict[str, int]:
     template = write_template(tmp_path / "mail.yaml", TEMPLATE)
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "news", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "news", "--template", str(template),
           "--target", target)  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "news")
+    cli_json(capsys, *db, "campaign", "schedule", "news")
     settings = Settings(database_url=url, email_transport="smtp", smtp_host=HOST, smtp_port=port,
                         smtp_timeout_s=5.0, email_from="news@exemple.fr")  # fmt: skip
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(
-            database,
-            sending=sending(settings),
-            email=lambda: email_channel(settings),
-            sms=lambda: sms_channel(settings),
-            options=WorkerOptions(once=True),
-        )
-        return worker.run().outcomes
-    finally:
-        database.dispose()
+    return run_worker(settings)
 
 
 def test_lifting_lifts_ones_own_opt_out_but_never_a_bounce(

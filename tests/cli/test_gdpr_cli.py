@@ -22,12 +22,9 @@ from leadsift.contacts.models import Contact
 from leadsift.db import Database
 from leadsift.engagement.service import identify_visitor
 from leadsift.kit.clock import utcnow
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.models import PromoCode, Suppression
-from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
-from tests.outreach_helpers import write_template
+from tests.outreach_helpers import cli_json, run_worker, write_template
 
 # The person erased: an accented first name (stored escaped in JSON columns on SQLite).
 FIRST, LAST = "Zéphyrine", "Quintavalle"
@@ -62,26 +59,9 @@ fr:
 """
 
 
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
 def _work(url: str, outbox: Path) -> dict[str, int]:
     settings = Settings(database_url=url, email_transport="file", outbox_dir=str(outbox))
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(
-            database,
-            sending=sending(settings),
-            email=lambda: email_channel(settings),
-            sms=lambda: sms_channel(settings),
-            options=WorkerOptions(once=True),
-        )
-        return worker.run().outcomes
-    finally:
-        database.dispose()
+    return run_worker(settings)
 
 
 def _update(url: str, condition: Any, **values: Any) -> None:
@@ -152,17 +132,17 @@ def _build_history(
     """The person with events (a stitched page view), stages, scores, a message, a redeemed
     code, and an import rejection quoting their email; returns their contact id."""
     db = ("--db", url, "--json")
-    _json(capsys, *db, "import", "contacts", str(people))
+    cli_json(capsys, *db, "import", "contacts", str(people))
     playbook = write_template(tmp_path / "playbook.yaml", PLAYBOOK)
-    _json(capsys, *db, "qualify", "--playbook", str(playbook))
-    person = _json(capsys, *db, "contacts", "show", EMAIL)["id"]
+    cli_json(capsys, *db, "qualify", "--playbook", str(playbook))
+    person = cli_json(capsys, *db, "contacts", "show", EMAIL)["id"]
     now = utcnow()
     anonymous = {"type": "page_view", "anonymous_id": "anon-zq-1",
                  "occurred_at": (now - timedelta(days=2)).isoformat(),
                  "properties": {"path": "/pricing", "typed": f"{FIRST} {LAST}"}}  # fmt: skip
     events = tmp_path / "visit.jsonl"
     events.write_text(json.dumps(anonymous) + "\n", encoding="utf-8")
-    _json(capsys, *db, "import", "events", str(events))
+    cli_json(capsys, *db, "import", "events", str(events))
     database = Database(url)
     with database.unit_of_work() as session:
         assert identify_visitor(session, "anon-zq-1", person, via="form", now=now) == 1
@@ -177,24 +157,24 @@ def _build_history(
          "properties": {"path": "/", "who": OTHER[0]}},
     ]  # fmt: skip
     events.write_text("\n".join(json.dumps(e) for e in known) + "\n", encoding="utf-8")
-    assert _json(capsys, *db, "import", "events", str(events))["inserted"] == 3
-    _json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
+    assert cli_json(capsys, *db, "import", "events", str(events))["inserted"] == 3
+    cli_json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
     template = write_template(tmp_path / "promo.yaml", PROMO)
-    _json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
           "--stage", "lead", "--promo", "welcome")  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "spring")
+    cli_json(capsys, *db, "campaign", "schedule", "spring")
     assert _work(url, tmp_path / "outbox") == {"sent": 2}
     database = Database(url)
     with database.unit_of_work(read_only=True) as session:
         code = session.scalar(select(PromoCode.code).where(PromoCode.contact_id == person))
     database.dispose()
     assert code is not None
-    redeemed = _json(capsys, *db, "promo", "redeem", str(code), "--amount", "30")
+    redeemed = cli_json(capsys, *db, "promo", "redeem", str(code), "--amount", "30")
     assert redeemed["stage"] == "customer" and redeemed["contact_id"] == person
     # Their email with the other person's phone: a rejected row whose message quotes the email.
     conflict = tmp_path / "conflict.csv"
     conflict.write_text(f"email,phone\n{EMAIL},{OTHER[3]}\n", encoding="utf-8")
-    rejected = _json(capsys, *db, "import", "contacts", str(conflict))
+    rejected = cli_json(capsys, *db, "import", "contacts", str(conflict))
     assert rejected["rejected_by_reason"] == {"identity_conflict": 1}
     return int(person)
 
@@ -215,7 +195,7 @@ def test_export_then_erase_leaves_no_personal_data_and_a_reimport_stays_suppress
     assert _present(dump(url), EMAIL) and _present(dump(url), FIRST)
 
     out = tmp_path / "export.json"
-    assert _json(capsys, *db, "gdpr", "export", EMAIL, "--out", str(out))["contact_id"] == person
+    assert cli_json(capsys, *db, "gdpr", "export", EMAIL, "--out", str(out))["contact_id"] == person
     exported = json.loads(out.read_text(encoding="utf-8"))
     identity = exported["identity"]
     assert (identity["email"], identity["phone"]) == (EMAIL, PHONE)
@@ -242,7 +222,7 @@ def test_export_then_erase_leaves_no_personal_data_and_a_reimport_stays_suppress
     assert refused.code == 2 and "--yes" in refused.err
     assert dump(url) == before, "without --yes nothing changes"
 
-    erased = _json(capsys, *db, "gdpr", "erase", EMAIL, "--yes")
+    erased = cli_json(capsys, *db, "gdpr", "erase", EMAIL, "--yes")
     assert erased["erased"] is True
     deleted = erased["deleted"]
     assert deleted["contacts"] == 1 and deleted["import_rejections"] == 1
@@ -264,29 +244,29 @@ def test_export_then_erase_leaves_no_personal_data_and_a_reimport_stays_suppress
     assert [(c.contact_id, c.redeemed_amount) for c in redeemed] == [(None, 30)]
 
     # The same old file again: a new contact nobody may message.
-    assert _json(capsys, *db, "import", "contacts", str(people))["created"] == 1
-    back = _json(capsys, *db, "contacts", "show", EMAIL)["id"]
+    assert cli_json(capsys, *db, "import", "contacts", str(people))["created"] == 1
+    back = cli_json(capsys, *db, "contacts", "show", EMAIL)["id"]
     assert back != person
-    shown = _json(capsys, *db, "consent", "show", EMAIL)
+    shown = cli_json(capsys, *db, "consent", "show", EMAIL)
     assert shown["suppressed"] == {"all": "erased"}
     for channel in ("email", "sms"):
         assert shown["states"][channel]["granted"] is True  # the file's old "oui"
         decision = shown["decisions"][channel]
         assert (decision["allowed"], decision["reason"]) == (False, "suppressed")
     # Not even the person's own new "yes" lifts an erasure.
-    _json(capsys, *db, "consent", "grant", EMAIL, "--channel", "email", "--lift-suppression",
+    cli_json(capsys, *db, "consent", "grant", EMAIL, "--channel", "email", "--lift-suppression",
           "--wording", "J'accepte les offres par e-mail.")  # fmt: skip
-    shown = _json(capsys, *db, "consent", "show", EMAIL)
+    shown = cli_json(capsys, *db, "consent", "show", EMAIL)
     assert shown["suppressed"] == {"all": "erased"}
     assert shown["decisions"]["email"]["allowed"] is False
     template = write_template(tmp_path / "promo.yaml", PROMO.replace("{{ promo_code }}", "-"))
-    _json(capsys, *db, "campaign", "create", "autumn", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "autumn", "--template", str(template),
           "--target", 'city = "Grenoble"')  # fmt: skip
-    preview = _json(capsys, *db, "campaign", "preview", "autumn", "--contact", EMAIL)
+    preview = cli_json(capsys, *db, "campaign", "preview", "autumn", "--contact", EMAIL)
     assert preview["decision"]["allowed"] is False
     assert preview["decision"]["reason"] == "suppressed"
     assert preview["skipped"] == {"suppressed": 1}
-    scheduled = _json(capsys, *db, "campaign", "schedule", "autumn")
+    scheduled = cli_json(capsys, *db, "campaign", "schedule", "autumn")
     assert scheduled["prepared"]["recipients"] == 1
     assert scheduled["prepared"]["skipped"] == {"suppressed": 1}
 
@@ -307,7 +287,7 @@ def test_purge_erases_stale_prospects_only(
     people = tmp_path / "purge.csv"
     rows = "".join(f"{first},{address},oui\n" for first, address in PURGE_PEOPLE)
     people.write_text("first_name,email,consent_email\n" + rows, encoding="utf-8")
-    _json(capsys, *db, "import", "contacts", str(people))
+    cli_json(capsys, *db, "import", "contacts", str(people))
     now = utcnow()
     recent, ancient = now - timedelta(days=30), now - timedelta(days=4 * 365)
     events = [
@@ -318,15 +298,15 @@ def test_purge_erases_stale_prospects_only(
     ]
     file = tmp_path / "events.jsonl"
     file.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
-    assert _json(capsys, *db, "import", "events", str(file))["inserted"] == 4
+    assert cli_json(capsys, *db, "import", "events", str(file))["inserted"] == 4
     _update(url, Contact.email != "neve@exemple.fr", created_at=now - timedelta(days=3 * 365 + 30))
     _update(url, Contact.email == "cass@exemple.fr", stage="customer")
 
-    dry = _json(capsys, *db, "gdpr", "purge", "--dry-run")
+    dry = cli_json(capsys, *db, "gdpr", "purge", "--dry-run")
     assert (dry["prospects"], dry["dry_run"], dry["deleted"]) == (1, True, {})
     assert run(capsys, *db, "contacts", "show", "opal@exemple.fr").code == 0
 
-    done = _json(capsys, *db, "gdpr", "purge")
+    done = cli_json(capsys, *db, "gdpr", "purge")
     assert done["prospects"] == 1
     assert done["deleted"]["contacts"] == 1 and done["deleted"]["events"] == 2
     assert run(capsys, *db, "contacts", "show", "opal@exemple.fr").code == 1
@@ -338,7 +318,7 @@ def test_purge_erases_stale_prospects_only(
     with database.unit_of_work(read_only=True) as session:
         assert session.scalars(select(Suppression)).all() == []
     database.dispose()
-    assert _json(capsys, *db, "gdpr", "purge")["prospects"] == 0
+    assert cli_json(capsys, *db, "gdpr", "purge")["prospects"] == 0
 
 
 def test_erasure_deletes_the_rejections_quoting_the_person_and_no_others(
@@ -355,8 +335,8 @@ def test_erasure_deletes_the_rejections_quoting_the_person_and_no_others(
     }
     for name, content in files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")
-        _json(capsys, *db, "import", "contacts", str(tmp_path / name))
-    erased = _json(capsys, *db, "gdpr", "erase", "ab_c@exemple.fr", "--yes")
+        cli_json(capsys, *db, "import", "contacts", str(tmp_path / name))
+    erased = cli_json(capsys, *db, "gdpr", "erase", "ab_c@exemple.fr", "--yes")
     assert erased["deleted"]["import_rejections"] == 1
     left = dump(url)
     assert _present(left, "abxc@exemple.fr belongs to contact")
@@ -373,13 +353,13 @@ def test_a_purge_of_many_prospects_at_once(
         f"old{i}@exemple.fr,06 40 00 {i // 100:02d} {i % 100:02d}\n" for i in range(many)
     )
     (tmp_path / "old.csv").write_text("email,phone\n" + rows, encoding="utf-8")
-    _json(capsys, *db, "import", "contacts", str(tmp_path / "old.csv"))
+    cli_json(capsys, *db, "import", "contacts", str(tmp_path / "old.csv"))
     (tmp_path / "clash.csv").write_text(
         "email,phone\nold1@exemple.fr,06 40 00 00 02\n", encoding="utf-8"
     )
-    assert _json(capsys, *db, "import", "contacts", str(tmp_path / "clash.csv"))["rejected"] == 1
+    assert cli_json(capsys, *db, "import", "contacts", str(tmp_path / "clash.csv"))["rejected"] == 1
     _update(url, Contact.id > 0, created_at=utcnow() - timedelta(days=4 * 365))
-    done = _json(capsys, *db, "gdpr", "purge")
+    done = cli_json(capsys, *db, "gdpr", "purge")
     assert done["prospects"] == many
     assert done["deleted"]["contacts"] == many and done["deleted"]["import_rejections"] == 1
     assert not _present(dump(url), "old1@exemple.fr")
@@ -394,15 +374,15 @@ def test_ids_of_erased_or_undone_contacts_are_never_given_again(
     def imported(name: str, *emails: str) -> dict[str, Any]:
         path = tmp_path / f"{name}.csv"
         path.write_text("email\n" + "\n".join(emails) + "\n", encoding="utf-8")
-        return _json(capsys, *db, "import", "contacts", str(path))
+        return cli_json(capsys, *db, "import", "contacts", str(path))
 
     imported("first", "a1@exemple.fr", "a2@exemple.fr")
-    highest = _json(capsys, *db, "contacts", "show", "a2@exemple.fr")["id"]
-    _json(capsys, *db, "gdpr", "erase", "a2@exemple.fr", "--yes")
+    highest = cli_json(capsys, *db, "contacts", "show", "a2@exemple.fr")["id"]
+    cli_json(capsys, *db, "gdpr", "erase", "a2@exemple.fr", "--yes")
     imported("second", "new@exemple.fr")
-    assert _json(capsys, *db, "contacts", "show", "new@exemple.fr")["id"] > highest
+    assert cli_json(capsys, *db, "contacts", "show", "new@exemple.fr")["id"] > highest
     batch = imported("third", "b1@exemple.fr")["batch_id"]
-    undone = _json(capsys, *db, "contacts", "show", "b1@exemple.fr")["id"]
-    _json(capsys, *db, "import", "undo", str(batch))
+    undone = cli_json(capsys, *db, "contacts", "show", "b1@exemple.fr")["id"]
+    cli_json(capsys, *db, "import", "undo", str(batch))
     imported("fourth", "c1@exemple.fr")
-    assert _json(capsys, *db, "contacts", "show", "c1@exemple.fr")["id"] > undone
+    assert cli_json(capsys, *db, "contacts", "show", "c1@exemple.fr")["id"] > undone

@@ -21,12 +21,16 @@ from leadsift.engagement.models import Event
 from leadsift.engagement.tracked_links import tracking_secret
 from leadsift.kit.clock import utcnow
 from leadsift.outreach import unsubscribe
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.models import OutboxMessage
-from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
-from tests.outreach_helpers import PROMO_TEMPLATE, SmtpSink, write_people, write_template
+from tests.outreach_helpers import (
+    PROMO_TEMPLATE,
+    SmtpSink,
+    cli_json,
+    run_worker,
+    write_people,
+    write_template,
+)
 
 PEOPLE = (
     [(f"Ann{i}", f"ann{i}@exemple.fr", "oui") for i in range(30)]
@@ -55,24 +59,7 @@ def _settings(url: str, sink: SmtpSink) -> Settings:
 
 def _work(url: str, sink: SmtpSink, **options: Any) -> dict[str, int]:
     settings = _settings(url, sink)
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(
-            database,
-            sending=sending(settings),
-            email=lambda: email_channel(settings),
-            sms=lambda: sms_channel(settings),
-            options=WorkerOptions(once=True, **options),
-        )
-        return worker.run().outcomes
-    finally:
-        database.dispose()
-
-
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
+    return run_worker(settings, **options)
 
 
 @pytest.fixture
@@ -80,7 +67,7 @@ def workspace(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
 ) -> tuple[str, Path]:
     people = write_people(tmp_path / "people.csv", PEOPLE)
-    _json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
+    cli_json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
     return committed_db_url, write_template(tmp_path / "offer.yaml")
 
 
@@ -89,14 +76,14 @@ def test_a_campaign_reaches_each_eligible_contact_exactly_once(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "consent", "withdraw", "ann0@exemple.fr", "--channel", "email")
-    _json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
+    cli_json(capsys, *db, "consent", "withdraw", "ann0@exemple.fr", "--channel", "email")
+    cli_json(capsys, *db, "campaign", "create", "spring", "--template", str(template),
           "--stage", "contact")  # fmt: skip
-    preview = _json(capsys, *db, "campaign", "preview", "spring", "--contact", "ann1@exemple.fr")
+    preview = cli_json(capsys, *db, "campaign", "preview", "spring", "--contact", "ann1@exemple.fr")
     assert preview["decision"]["allowed"] is True
     assert preview["subject"].startswith("Ann1, votre offre")
     assert preview["skipped"] == {"suppressed": 1, "withdrawn": 5, "no_opt_in": 5}
-    scheduled = _json(capsys, *db, "campaign", "schedule", "spring")
+    scheduled = cli_json(capsys, *db, "campaign", "schedule", "spring")
     assert scheduled["prepared"]["recipients"] == 29
     assert _work(url, sink) == {"sent": 29}
     received = sink.handler.recipients()
@@ -108,7 +95,7 @@ def test_a_campaign_reaches_each_eligible_contact_exactly_once(
     # A second worker run finds nothing due: nothing is sent twice.
     assert _work(url, sink) == {}
     assert len(sink.handler.messages) == 29
-    status = _json(capsys, *db, "campaign", "status", "spring")
+    status = cli_json(capsys, *db, "campaign", "status", "spring")
     assert status["outbox"] == {"0": {"sent": 29}}
     database = Database(url)
     with database.unit_of_work(read_only=True) as session:
@@ -124,9 +111,9 @@ def test_an_unsubscribe_mid_campaign_stops_every_later_message(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "news", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "news", "--template", str(template),
           "--target", 'email startswith "ann"')  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "news")
+    cli_json(capsys, *db, "campaign", "schedule", "news")
     assert _work(url, sink, max_messages=10, batch=5) == {"sent": 10}
     settings = _settings(url, sink)
     with TestClient(create_app(settings)) as client:
@@ -153,7 +140,7 @@ def test_an_unsubscribe_mid_campaign_stops_every_later_message(
         assert client.post(f"/u/{token}x", data={}).status_code == 404  # tampered
     outcomes = _work(url, sink)
     assert outcomes == {"sent": 19, "skipped": 1}
-    status = _json(capsys, *db, "campaign", "status", "news")
+    status = cli_json(capsys, *db, "campaign", "status", "news")
     assert status["reasons"] == {"suppressed": 1}
     assert max(sink.handler.recipients().values()) == 1
 
@@ -168,20 +155,20 @@ def test_a_redeemed_code_makes_a_customer_attributed_to_its_campaign(
     db = ("--db", url, "--json")
     playbook = tmp_path / "playbook.yaml"
     playbook.write_text('name: Offre\neligibility: email startswith "ann"\n', encoding="utf-8")
-    _json(capsys, *db, "qualify", "--playbook", str(playbook))
-    _json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
+    cli_json(capsys, *db, "qualify", "--playbook", str(playbook))
+    cli_json(capsys, *db, "promo", "program", "create", "welcome", "--discount", "20%")
     template = write_template(tmp_path / "promo.yaml", PROMO_TEMPLATE)
-    _json(capsys, *db, "campaign", "create", "promo-spring", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "promo-spring", "--template", str(template),
           "--stage", "lead", "--promo", "welcome", "--control", "10%")  # fmt: skip
-    scheduled = _json(capsys, *db, "campaign", "schedule", "promo-spring")
+    scheduled = cli_json(capsys, *db, "campaign", "schedule", "promo-spring")
     treated, held_out = scheduled["prepared"]["recipients"], scheduled["prepared"]["control"]
     assert treated + held_out == 30 and held_out >= 1
     assert _work(url, sink) == {"sent": treated}
     text = sink.handler.messages[0]["text"]
     code = text.split("Votre code : ")[1].split()[0]
-    done = _json(capsys, *db, "promo", "redeem", code.lower(), "--amount", "42.5")
+    done = cli_json(capsys, *db, "promo", "redeem", code.lower(), "--amount", "42.5")
     assert done["stage"] == "customer" and done["campaign"] == "promo-spring"
-    shown = _json(capsys, *db, "contacts", "show", str(done["contact_id"]))
+    shown = cli_json(capsys, *db, "contacts", "show", str(done["contact_id"]))
     assert shown["stage"] == "customer" and shown["stage_reason"] == "promo_redeemed"
     again = run(capsys, *db, "promo", "redeem", code)
     assert again.code == 1 and "already" in again.err
@@ -194,16 +181,16 @@ def test_a_sequence_stops_for_those_who_replied(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "drip", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "drip", "--template", str(template),
           "--target", 'email in ("ann1@exemple.fr", "ann2@exemple.fr")',
           "--then", f"1s:{template}")  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "drip")
+    cli_json(capsys, *db, "campaign", "schedule", "drip")
     assert _work(url, sink) == {"sent": 2}
     events = [{"type": "email_replied", "email": "ann1@exemple.fr",
                "occurred_at": (utcnow() + timedelta(milliseconds=1)).isoformat()}]  # fmt: skip
     file = Path(template).with_name("replies.jsonl")
     file.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
-    _json(capsys, *db, "import", "events", str(file))
+    cli_json(capsys, *db, "import", "events", str(file))
     time.sleep(1.1)
     assert _work(url, sink) == {"sent": 1, "stopped": 1}
     assert sink.handler.recipients() == {"ann1@exemple.fr": 1, "ann2@exemple.fr": 2}
@@ -268,17 +255,17 @@ def test_pause_holds_every_message_and_resume_sends_them_at_the_pace(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "slow", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "slow", "--template", str(template),
           "--target", 'email startswith "ann"', "--throttle", "60/h")  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "slow")
-    paused = _json(capsys, *db, "campaign", "pause", "slow")
+    cli_json(capsys, *db, "campaign", "schedule", "slow")
+    paused = cli_json(capsys, *db, "campaign", "pause", "slow")
     assert paused["status"] == "paused"
     assert _work(url, sink) == {}
     assert run(capsys, *db, "campaign", "pause", "slow").code == 1  # already paused
-    _json(capsys, *db, "campaign", "resume", "slow")
+    cli_json(capsys, *db, "campaign", "resume", "slow")
     # One a minute: only the first is due now.
     assert _work(url, sink) == {"sent": 1}
-    history = _json(capsys, *db, "campaign", "status", "slow")["history"]
+    history = cli_json(capsys, *db, "campaign", "status", "slow")["history"]
     assert [(h["from"], h["to"]) for h in history] == [
         (None, "draft"), ("draft", "scheduled"), ("scheduled", "paused"), ("paused", "scheduled")
     ]  # fmt: skip

@@ -24,12 +24,9 @@ from leadsift.config import Settings
 from leadsift.db import Database
 from leadsift.engagement.models import Event
 from leadsift.kit.clock import utcnow
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.models import OutboxMessage
-from leadsift.outreach.worker import Worker, WorkerOptions
 from tests.cli.helpers import run
-from tests.outreach_helpers import write_template
+from tests.outreach_helpers import cli_json, run_worker, write_template
 
 HOST = "127.0.0.1"
 SENDER = "BioLyon"
@@ -121,25 +118,7 @@ def _work(
     url: str, gateway: Gateway, clock: Callable[[], datetime] = utcnow, **overrides: Any
 ) -> dict[str, int]:
     settings = _settings(url, gateway, **overrides)
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(
-            database,
-            sending=sending(settings),
-            email=lambda: email_channel(settings),
-            sms=lambda: sms_channel(settings),
-            options=WorkerOptions(once=True),
-            clock=clock,
-        )
-        return worker.run().outcomes
-    finally:
-        database.dispose()
-
-
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
+    return run_worker(settings, clock=clock)
 
 
 def _people_file(path: Path, people: list[tuple[str, str, str]]) -> Path:
@@ -153,7 +132,7 @@ def workspace(
     capsys: pytest.CaptureFixture[str], committed_db_url: str, tmp_path: Path
 ) -> tuple[str, Path]:
     people = _people_file(tmp_path / "people.csv", PEOPLE)
-    _json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
+    cli_json(capsys, "--db", committed_db_url, "--json", "import", "contacts", str(people))
     return committed_db_url, write_template(tmp_path / "sms.yaml", SMS_TEMPLATE)
 
 
@@ -201,10 +180,10 @@ def test_an_sms_campaign_then_stop_and_a_reply(
     url, template = workspace
     db = ("--db", url, "--json")
     playbook = write_template(template.with_name("playbook.yaml"), PLAYBOOK)
-    assert _json(capsys, *db, "qualify", "--playbook", str(playbook))["stages"]["lead"] == 3
-    _json(capsys, *db, "campaign", "create", "weekend", "--template", str(template),
+    assert cli_json(capsys, *db, "qualify", "--playbook", str(playbook))["stages"]["lead"] == 3
+    cli_json(capsys, *db, "campaign", "create", "weekend", "--template", str(template),
           "--stage", "lead")  # fmt: skip
-    assert _json(capsys, *db, "campaign", "schedule", "weekend")["prepared"]["recipients"] == 3
+    assert cli_json(capsys, *db, "campaign", "schedule", "weekend")["prepared"]["recipients"] == 3
     assert _work(url, gateway) == {"sent": 3}
     assert sorted(p["to"] for p in gateway.payloads) == sorted(e164 for *_, e164 in PEOPLE)
     for payload in gateway.payloads:
@@ -221,7 +200,7 @@ def test_an_sms_campaign_then_stop_and_a_reply(
     assert len(stops) == 1
     assert inbound({"from": "0612345678", "text": "Stop !"}).json()["stop"] is True
     assert [e.id for e in _events(url, "sms_stop")] == stops, "a second STOP writes nothing"
-    shown = _json(capsys, *db, "consent", "show", "+33612345678")
+    shown = cli_json(capsys, *db, "consent", "show", "+33612345678")
     assert shown["states"]["sms"]["granted"] is False
     assert shown["suppressed"] == {"sms": "stop"}
     assert shown["decisions"]["sms"]["allowed"] is False
@@ -229,7 +208,7 @@ def test_an_sms_campaign_then_stop_and_a_reply(
 
     reply = inbound({"from": "06 22 33 44 55", "text": "Merci, je passe samedi"})
     assert reply.json() == {"stop": False, "contacts": 1}
-    basile = _json(capsys, *db, "contacts", "show", "+33622334455")["id"]
+    basile = cli_json(capsys, *db, "contacts", "show", "+33622334455")["id"]
     replies = _events(url, "sms_replied")
     assert [(e.contact_id, e.properties["text"]) for e in replies] == [
         (basile, "Merci, je passe samedi")
@@ -240,14 +219,14 @@ def test_an_sms_campaign_then_stop_and_a_reply(
     assert max(e.occurred_at for e in _events(url, "sms_replied")) <= utcnow()
     # A reply raises a hand: the lead is a qualified prospect before the answer, as with any
     # event received over the API.
-    shown = _json(capsys, *db, "contacts", "show", "+33622334455")
+    shown = cli_json(capsys, *db, "contacts", "show", "+33622334455")
     assert (shown["stage"], shown["stage_reason"]) == ("qualified", "hand_raiser")
-    again = _json(capsys, *db, "consent", "show", "+33622334455")
+    again = cli_json(capsys, *db, "consent", "show", "+33622334455")
     assert again["decisions"]["sms"]["allowed"] is True  # a reply is not an objection
 
-    _json(capsys, *db, "campaign", "create", "weekend-2", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "weekend-2", "--template", str(template),
           "--target", 'stage in ("lead", "qualified")')  # fmt: skip
-    second = _json(capsys, *db, "campaign", "schedule", "weekend-2")
+    second = cli_json(capsys, *db, "campaign", "schedule", "weekend-2")
     assert second["prepared"]["recipients"] == 2
     assert second["prepared"]["skipped"] == {"suppressed": 1}
     assert _work(url, gateway) == {"sent": 2}
@@ -265,9 +244,9 @@ def test_stop_from_an_unknown_number_suppresses_it_for_a_later_import(
     assert answer.status_code == 200
     assert answer.json() == {"stop": True, "contacts": 0}
     newcomer = _people_file(tmp_path / "later.csv", [("Denis", "06 55 55 44 33", "")])
-    imported = _json(capsys, "--db", url, "--json", "import", "contacts", str(newcomer))
+    imported = cli_json(capsys, "--db", url, "--json", "import", "contacts", str(newcomer))
     assert imported["created"] == 1
-    shown = _json(capsys, "--db", url, "--json", "consent", "show", "06 55 55 44 33")
+    shown = cli_json(capsys, "--db", url, "--json", "consent", "show", "06 55 55 44 33")
     assert shown["states"]["sms"]["granted"] is True  # the file says yes; the STOP wins
     assert shown["suppressed"] == {"sms": "stop"}
     assert shown["decisions"]["sms"]["allowed"] is False
@@ -279,15 +258,15 @@ def test_a_gateway_timeout_is_ambiguous_and_never_resent(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "late", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "late", "--template", str(template),
           "--target", 'phone = "+33612345678"')  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "late")
+    cli_json(capsys, *db, "campaign", "schedule", "late")
     gateway.answers.append((200, 1.0))
     assert _work(url, gateway, sms_timeout_s=0.3) == {"ambiguous": 1}
-    listed = _json(capsys, *db, "outbox", "ambiguous")["ambiguous"]
+    listed = cli_json(capsys, *db, "outbox", "ambiguous")["ambiguous"]
     assert len(listed) == 1
     assert listed[0]["reason"] == "no_final_answer" and "timeout" in listed[0]["detail"]
-    only = _json(capsys, *db, "outbox", "ambiguous", "--campaign", "late")["ambiguous"]
+    only = cli_json(capsys, *db, "outbox", "ambiguous", "--campaign", "late")["ambiguous"]
     assert [row["outbox_id"] for row in only] == [listed[0]["outbox_id"]]
     typo = run(capsys, "--db", url, "outbox", "ambiguous", "--campaign", "lates")
     assert typo.code == 1 and "no campaign 'lates'" in typo.err
@@ -303,9 +282,9 @@ def test_a_gateway_error_is_retried_later_not_lost(
 ) -> None:
     url, template = workspace
     db = ("--db", url, "--json")
-    _json(capsys, *db, "campaign", "create", "flaky", "--template", str(template),
+    cli_json(capsys, *db, "campaign", "create", "flaky", "--template", str(template),
           "--target", 'phone = "+33612345678"')  # fmt: skip
-    _json(capsys, *db, "campaign", "schedule", "flaky")
+    cli_json(capsys, *db, "campaign", "schedule", "flaky")
     gateway.answers.append((500, 0.0))
     outcomes = _work(url, gateway)
     assert "sent" not in outcomes and sum(outcomes.values()) == 1
@@ -318,4 +297,4 @@ def test_a_gateway_error_is_retried_later_not_lost(
     assert message.status == "sent"
     assert len(gateway.payloads) == 2
     assert gateway.payloads[0] == gateway.payloads[1], "the same message, sent once it could be"
-    assert _json(capsys, *db, "outbox", "ambiguous")["ambiguous"] == []
+    assert cli_json(capsys, *db, "outbox", "ambiguous")["ambiguous"] == []

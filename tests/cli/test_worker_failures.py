@@ -3,7 +3,6 @@ nothing sent twice, nothing lost, every fate recorded."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,14 +11,16 @@ from typing import Any
 import pytest
 
 from leadsift.config import Settings
-from leadsift.db import Database
 from leadsift.kit.clock import utcnow
-from leadsift.outreach.campaign_cli import sending
-from leadsift.outreach.channels import email_channel, sms_channel
 from leadsift.outreach.retries import SOFT_FAILURE_LIMIT
-from leadsift.outreach.worker import Worker, WorkerOptions
-from tests.cli.helpers import run
-from tests.outreach_helpers import SmtpSink, free_port, write_people, write_template
+from tests.outreach_helpers import (
+    SmtpSink,
+    cli_json,
+    free_port,
+    run_worker,
+    write_people,
+    write_template,
+)
 
 PEOPLE = [(f"Ann{i}", f"ann{i}@exemple.fr", "oui") for i in range(6)]
 
@@ -38,20 +39,7 @@ def _work(url: str, port: int, clock: Clock, **options: Any) -> dict[str, int]:
     settings = Settings(database_url=url, email_transport="smtp", smtp_host="127.0.0.1",
                         smtp_port=port, smtp_timeout_s=2.0, email_from="news@exemple.fr",
                         public_url="https://track.exemple.fr")  # fmt: skip
-    database = Database(url, settings).ready()
-    try:
-        worker = Worker(database, sending=sending(settings),
-                        email=lambda: email_channel(settings), sms=lambda: sms_channel(settings),
-                        options=WorkerOptions(once=True, **options), clock=clock)  # fmt: skip
-        return worker.run().outcomes
-    finally:
-        database.dispose()
-
-
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    result = run(capsys, *args)
-    assert result.code == 0, result.err
-    return json.loads(result.out)
+    return run_worker(settings, clock=clock, **options)
 
 
 @pytest.fixture
@@ -59,15 +47,17 @@ def scheduled(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
 ) -> Iterator[str]:
     db = ("--db", committed_db_url, "--json")
-    _json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "p.csv", PEOPLE)))
+    cli_json(capsys, *db, "import", "contacts", str(write_people(tmp_path / "p.csv", PEOPLE)))
     template = write_template(tmp_path / "t.yaml")
-    _json(capsys, *db, "campaign", "create", "c", "--template", str(template), "--stage", "contact")
-    _json(capsys, *db, "campaign", "schedule", "c")
+    cli_json(
+        capsys, *db, "campaign", "create", "c", "--template", str(template), "--stage", "contact"
+    )
+    cli_json(capsys, *db, "campaign", "schedule", "c")
     yield committed_db_url
 
 
 def _status(capsys: pytest.CaptureFixture[str], url: str) -> dict[str, Any]:
-    return _json(capsys, "--db", url, "--json", "campaign", "status", "c")
+    return cli_json(capsys, "--db", url, "--json", "campaign", "status", "c")
 
 
 def test_a_server_that_is_down_loses_nothing(
@@ -105,13 +95,13 @@ def test_refused_deferred_and_dropped_messages_each_get_their_fate(
     status = _status(capsys, scheduled)
     assert status["outbox"] == {"0": {"ambiguous": 1, "bounced": 1, "failed": 1, "sent": 3}}
     assert status["reasons"] == {"hard_bounce": 1, "no_final_answer": 1, "soft_bounce_limit": 1}
-    listed = _json(capsys, "--db", scheduled, "--json", "outbox", "ambiguous")["ambiguous"]
+    listed = cli_json(capsys, "--db", scheduled, "--json", "outbox", "ambiguous")["ambiguous"]
     assert [row["reason"] for row in listed] == ["no_final_answer"]
     # Only the address that bounced is suppressed, on email.
-    bounced = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
+    bounced = cli_json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
     assert bounced["suppressed"] == {"email": "hard_bounce"}
     assert bounced["decisions"]["email"]["reason"] == "suppressed"
-    deferred = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann2@exemple.fr")
+    deferred = cli_json(capsys, "--db", scheduled, "--json", "consent", "show", "ann2@exemple.fr")
     assert deferred["suppressed"] == {"email": "soft_bounce_limit"}
 
 
@@ -129,5 +119,5 @@ def test_a_server_refusing_our_sender_suppresses_nobody(
         # reason (the campaign's status shows it); nobody is suppressed for our mistake.
         status = _status(capsys, scheduled)
         assert status["reasons"] == {"refused_by_server": 6}
-    shown = _json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
+    shown = cli_json(capsys, "--db", scheduled, "--json", "consent", "show", "ann1@exemple.fr")
     assert shown["suppressed"] == {} and shown["decisions"]["email"]["allowed"] is True

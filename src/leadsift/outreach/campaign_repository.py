@@ -151,3 +151,15 @@ def program(session: Session, program_id: int) -> PromoProgram | None:
 def contact_stage(session: Session, contact_id: int) -> str | None:
     """A contact's stage now."""
     return session.scalar(select(Contact.stage).where(Contact.id == contact_id))
+
+
+def hold(session: Session, campaign_id: int, *, held: bool) -> int:
+    """Set a paused campaign's waiting messages aside (`held`), or back in the queue."""
+    source, target = ("pending", "held") if held else ("held", "pending")
+    statement = (
+        update(OutboxMessage)
+        .where(OutboxMessage.campaign_id == campaign_id, OutboxMessage.status == source)
+        .values(status=target)
+    )
+    done = session.execute(statement.execution_options(synchronize_session=False))
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]

@@ -301,7 +301,9 @@ def set_paused(
     if not store.move_status(session, campaign.id, [source], target, now):
         verb = "pause" if paused else "resume"
         raise ConflictError(f"campaign {key!r} is {campaign.status}: cannot {verb} it")
-    _history(session, campaign.id, source=source, target=target, actor=actor, now=now, note={})
+    moved = store.hold(session, campaign.id, held=paused)
+    note = {"held": moved} if paused else {"back_in_queue": moved}
+    _history(session, campaign.id, source=source, target=target, actor=actor, now=now, note=note)
     session.refresh(campaign)
     return view(session, campaign)
 

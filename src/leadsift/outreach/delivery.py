@@ -111,7 +111,8 @@ def settle_unsent(session: Session, row: Mapping[str, Any], decided: Check, now:
     """Record a message that will not be sent (skipped, stopped) or put it back (paused)."""
     outbox_id = int(row["id"])
     if decided.action == "release":
-        outbox.release(session, [outbox_id])
+        # Claimed just before its campaign was paused: aside with the others, until resumed.
+        outbox.release(session, [outbox_id], status="held")
         return "released"
     status = "skipped" if decided.action == "skip" else "stopped"
     outbox.settle(session, outbox_id, status=status, reason=decided.reason, settled_at=now)

@@ -26,14 +26,16 @@ _CONTACTS = Contact.__table__.c
 _EVENTS = Event.__table__.c
 _CAMPAIGNS = Campaign.__table__.c
 
-# Due rows of scheduled campaigns, oldest due first; PostgreSQL skips rows another worker
+# Due rows, oldest due first: one range of the (status, due_at, id) index. A paused campaign's
+# rows are `held`, not `pending`, so no join to campaigns is needed (with a million held rows
+# due earlier, the join made every claim walk them). PostgreSQL skips rows another worker
 # holds, so several workers share the queue without waiting on each other.
 _CLAIM_SQL = """
 UPDATE outbox_messages SET status = 'claimed', claim_token = :token, claimed_at = :now,
        attempts = attempts + 1
 WHERE id IN (
-    SELECT o.id FROM outbox_messages o JOIN campaigns c ON c.id = o.campaign_id
-    WHERE o.status = 'pending' AND o.due_at <= :now AND c.status = 'scheduled'
+    SELECT o.id FROM outbox_messages o
+    WHERE o.status = 'pending' AND o.due_at <= :now
     ORDER BY o.due_at, o.id LIMIT :limit {lock}
 )
 RETURNING id, campaign_id, contact_id, channel, step, attempts
@@ -172,12 +174,19 @@ def retry_later(session: Session, outbox_id: int, *, due_at: datetime, detail: s
     session.execute(_RETRY, {"outbox_id": outbox_id, "due_at": due_at, "detail": detail})
 
 
-def release(session: Session, outbox_ids: Sequence[int], due_at: datetime | None = None) -> int:
-    """Put claimed messages back in the queue, their claim's attempt not counted."""
+def release(
+    session: Session,
+    outbox_ids: Sequence[int],
+    due_at: datetime | None = None,
+    *,
+    status: str = "pending",
+) -> int:
+    """Put claimed messages back in the queue (or aside, `held`, for a paused campaign), their
+    claim's attempt not counted."""
     if not outbox_ids:
         return 0
     values: dict[str, Any] = {
-        "status": "pending",
+        "status": status,
         "claim_token": None,
         "claimed_at": None,
         "attempts": _O.attempts - 1,
@@ -239,16 +248,6 @@ def orphan_tokens(session: Session) -> list[str]:
         and_(_O.status == "claimed", _O.claim_token.is_not(None), _O.claim_token.not_in(running))
     )
     return sorted({t for t in session.scalars(query.distinct()) if t})
-
-
-def pending_due(session: Session, now: datetime) -> int:
-    """How many messages of scheduled campaigns are due."""
-    query = (
-        select(func.count())
-        .select_from(_OUTBOX.join(Campaign.__table__, _CAMPAIGNS.id == _O.campaign_id))
-        .where(_O.status == "pending", _O.due_at <= now, _CAMPAIGNS.status == "scheduled")
-    )
-    return int(session.scalar(query) or 0)
 
 
 def stop_events_since(
