@@ -4,10 +4,11 @@ worker process handing 100,000 emails to a local SMTP sink.
 On each engine: imports 1,000,000 generated contacts (email consent granted for 90 %, refused
 for 5 %, never stated for 5 %) with the product, creates a campaign on all of them and times
 `campaign schedule` (the whole command: target, gate for everyone, control group of 10 %, one
-outbox row per recipient); pauses it; creates a second campaign on the first 100,000 contacts,
-schedules it, and times `leadsift worker --once` (one process, the real SMTP channel) against
+outbox row per recipient); pauses it (its rows are held aside); creates a second campaign on
+the first 111,120 contacts (100,008 may be emailed), schedules it, and times `leadsift worker
+--once --max-messages 100000` (one process, the real SMTP channel, its default 4 lanes) against
 an aiosmtpd sink running in a process of its own. The ceiling of the same sink is measured in
-the same run: plain smtplib sending the same number of pre-built messages over one connection.
+the same run: plain smtplib sending 20,000 pre-built messages over one connection.
 
     python bench/outreach_speed.py [--engines sqlite,postgresql] [--contacts 1000000]
                                    [--send 100000] [--timeout 1800]
@@ -149,8 +150,10 @@ def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
     result["prepare"] = {"contacts": args.contacts, "seconds": round(seconds, 1),
                          "peak_mib": round(peak / 2**20), **view["prepared"]}  # fmt: skip
     cli(url, args.timeout, "campaign", "pause", "everyone")
+    # 18 of every 20 contacts may be emailed: enough ids for ARGS.send emails.
+    last_id = -(-args.send // 18) * 20
     cli(url, args.timeout, "campaign", "create", "send", "--template", str(template),
-        "--target", f"id <= {args.send}")  # fmt: skip
+        "--target", f"id <= {last_id}")  # fmt: skip
     view, _, _ = cli(url, args.timeout, "campaign", "schedule", "send")
     result["worker"] = worker_run(url, args, view["prepared"]["recipients"])
     return result
@@ -163,7 +166,7 @@ def worker_run(url: str, args: argparse.Namespace, recipients: int) -> dict[str,
            "LEADSIFT_SMTP_PORT": str(sink.port), "LEADSIFT_EMAIL_FROM": "news@bench-exemple.fr",
            "LEADSIFT_PUBLIC_URL": "https://t.bench-exemple.fr"}  # fmt: skip
     command = [sys.executable, "-m", "leadsift.cli", "--db", url, "--json", "worker", "--once",
-               "--batch", "200"]  # fmt: skip
+               "--batch", "200", "--max-messages", str(args.send)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
