@@ -41,6 +41,8 @@ def verify(secret: bytes, purpose: str, token: str) -> dict[str, Any] | None:
         return None
     try:
         given = _unb64(mac)
+        if _b64(given) != mac:
+            return None  # a non-canonical encoding of the MAC (spare bits set): not ours
         expected = _mac(secret, purpose, body)
         if not hmac.compare_digest(given, expected):
             return None
