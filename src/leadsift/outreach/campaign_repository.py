@@ -138,11 +138,6 @@ def ambiguous(session: Session, campaign_id: int | None = None) -> list[OutboxMe
     return list(session.scalars(query.order_by(OutboxMessage.id)))
 
 
-def program_by_key(session: Session, key: str) -> PromoProgram | None:
-    """The promo program named KEY."""
-    return session.scalars(select(PromoProgram).where(PromoProgram.key == key)).first()
-
-
 def program(session: Session, program_id: int) -> PromoProgram | None:
     """A promo program by id."""
     return session.get(PromoProgram, program_id)

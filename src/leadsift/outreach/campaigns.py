@@ -17,7 +17,7 @@ from leadsift.contacts import repository as contacts_repository
 from leadsift.engagement.tracked_links import register_link, tracking_secret
 from leadsift.errors import ConflictError, InvalidInputError, NotFoundError
 from leadsift.outreach import campaign_repository as store
-from leadsift.outreach import repository
+from leadsift.outreach import promo_repository, repository
 from leadsift.outreach.consent import check_audience, suppression_secret
 from leadsift.outreach.messages import CONTACT_FIELDS, Composer, message_tag
 from leadsift.outreach.models import Campaign, CampaignChange, PromoProgram
@@ -111,7 +111,7 @@ def create(session: Session, spec: CampaignSpec, now: datetime) -> CampaignView:
         raise InvalidInputError(f"--control: give a share from 0 to {MAX_CONTROL_PERCENT:g}%")
     program = None
     if spec.promo is not None:
-        program = store.program_by_key(session, spec.promo)
+        program = promo_repository.program_by_key(session, spec.promo)
         if program is None:
             raise NotFoundError(f"no promo program {spec.promo!r}: create it with promo program")
         _check_program_open(program, now)

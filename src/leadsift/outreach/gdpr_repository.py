@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.id_floor import raise_floor
@@ -207,9 +207,3 @@ def log_request(session: Session, request: DataRequest) -> None:
     """Record a data-protection request carried out (no personal data in it)."""
     session.add(request)
     session.flush()
-
-
-def request_count(session: Session, kind: str) -> int:
-    """How many requests of KIND were carried out."""
-    table = _table(DataRequest)
-    return int(session.scalar(select(func.count()).where(table.c.kind == kind)) or 0)

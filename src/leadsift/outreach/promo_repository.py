@@ -79,9 +79,3 @@ def mark_redeemed(session: Session, code_id: int, at: datetime, amount: float | 
         .where(_CODES.id == code_id)
         .values(redeemed_at=at, redeemed_amount=amount)
     )
-
-
-def codes_of_contact(session: Session, contact_id: int) -> list[PromoCode]:
-    """A contact's codes, oldest first."""
-    query = select(PromoCode).where(PromoCode.contact_id == contact_id)
-    return list(session.scalars(query.order_by(PromoCode.id)))

@@ -4,10 +4,9 @@ facts the gate reads about one contact or about everyone a campaign targets."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ConsentRecord, Contact
@@ -92,45 +91,6 @@ def lift_suppressions(
     return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _latest_consent(channel: str, purpose: str) -> Any:
-    latest = (
-        select(_CONSENT.granted)
-        .where(
-            _CONSENT.contact_id == _CONTACTS.id,
-            _CONSENT.channel == channel,
-            _CONSENT.purpose == purpose,
-        )
-        .order_by(_CONSENT.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return latest
-
-
-def _last_purchase() -> Any:
-    return (
-        select(func.max(_EVENTS.occurred_at))
-        .where(_EVENTS.contact_id == _CONTACTS.id, _EVENTS.type.in_(list(CONVERSION_EVENTS)))
-        .scalar_subquery()
-    )
-
-
-def gate_facts(
-    session: Session, contact_id: int, channel: str, purpose: str = "marketing"
-) -> dict[str, Any] | None:
-    """What the gate needs about one contact, in one round trip; None when it is gone."""
-    query = select(
-        _CONTACTS.id,
-        _CONTACTS.email,
-        _CONTACTS.phone,
-        _CONTACTS.stage,
-        _latest_consent(channel, purpose).label("consent"),
-        _last_purchase().label("last_purchase_at"),
-    ).where(_CONTACTS.id == contact_id)
-    row = session.execute(query).mappings().first()
-    return dict(row) if row is not None else None
-
-
 def target_facts(
     session: Session, condition: Any, channel: str, purpose: str = "marketing"
 ) -> Iterator[Sequence[Sequence[Any]]]:
@@ -211,15 +171,3 @@ def contact_identifiers(session: Session, contact_ids: Sequence[int]) -> dict[in
 def contacts_with_phone(session: Session, phone: str) -> list[int]:
     """The contacts whose phone is this E.164 number."""
     return list(session.scalars(select(_CONTACTS.id).where(_CONTACTS.phone == phone)))
-
-
-def events_since(session: Session, contact_id: int, types: Sequence[str], since: datetime) -> bool:
-    """Whether the contact has an event of one of TYPES at or after SINCE."""
-    query = select(_EVENTS.id).where(
-        and_(
-            _EVENTS.contact_id == contact_id,
-            _EVENTS.type.in_(list(types)),
-            _EVENTS.occurred_at >= since,
-        )
-    )
-    return session.scalar(query.limit(1)) is not None
