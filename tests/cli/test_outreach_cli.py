@@ -270,3 +270,65 @@ def test_pause_holds_every_message_and_resume_sends_them_at_the_pace(
     assert [(h["from"], h["to"]) for h in history] == [
         (None, "draft"), ("draft", "scheduled"), ("scheduled", "paused"), ("paused", "scheduled")
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--control", "ten"], "--control 'ten': give a share such as 10%"),
+        (["--control", "80%"], "--control: give a share from 0 to 50%"),
+        (["--throttle", "fast"], "--throttle 'fast': give a rate such as 500/h"),
+        (["--throttle", "0/h"], "--throttle '0/h'"),
+        (["--then", "soon:x.yaml"], "--then 'soon:x.yaml': give DELAY:FILE"),
+        (["--then", "3d:missing.yaml"], "missing.yaml: no such template file"),
+        (["--audience", "b2x"], "unknown audience 'b2x'"),
+        (["--promo", "nope"], "no promo program 'nope'"),
+        (["--link", "javascript:alert(1)"], "javascript:alert(1)"),
+    ],
+)
+def test_garbage_campaign_options_are_refused_and_nothing_is_stored(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    options: list[str],
+    message: str,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    template = write_template(tmp_path / "t.yaml")
+    result = run(capsys, "--db", url, "campaign", "create", "c", "--template", str(template),
+                 "--stage", "lead", *options)  # fmt: skip
+    assert result.code == 1 and message in result.err, result.err
+    assert "Traceback" not in result.err
+    assert cli_json(capsys, "--db", url, "--json", "campaign", "list") == {"campaigns": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["campaign", "create", "c", "--template", "none.yaml", "--stage", "lead"],
+         "none.yaml: no such template file"),
+        (["campaign", "schedule", "ghost"], "no campaign 'ghost'"),
+        (["campaign", "schedule", "c", "--at", "tomorrow"], "--at 'tomorrow': give an ISO"),
+        (["campaign", "schedule", "c", "--at", "2026-12-01T09:00"], "add the offset"),
+        (["promo", "program", "create", "p", "--discount", " "], "--discount: say what"),
+        (["promo", "program", "create", "p", "--discount", "5%", "--from", "2026-12-02T00:00Z",
+          "--until", "2026-12-01T00:00Z"], "--until must be later than --from"),
+        (["promo", "program", "create", "p", "--discount", "5%", "--until", "next week"],
+         "--until 'next week'"),
+        (["promo", "program", "create", "p", "--discount", "5%", "--prefix", "ab"], "prefix"),
+        (["gdpr", "erase", "nobody@exemple.fr", "--yes"], "nobody@exemple.fr"),
+        (["gdpr", "export", "nobody@exemple.fr"], "nobody@exemple.fr"),
+    ],
+)  # fmt: skip
+def test_garbage_for_campaign_promo_and_gdpr_commands_gets_one_clear_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    template = write_template(tmp_path / "t.yaml")
+    cli_json(capsys, "--db", url, "--json", "campaign", "create", "c", "--template",
+             str(template), "--stage", "lead")  # fmt: skip
+    result = run(capsys, "--db", url, *args)
+    assert result.code == 1 and message in result.err, result.err
+    assert "Traceback" not in result.err
+    assert cli_json(capsys, "--db", url, "--json", "campaign", "status", "c")["status"] == "draft"
+    listed = cli_json(capsys, "--db", url, "--json", "promo", "program", "list")
+    assert listed == {"programs": []}
