@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import TypeAdapter
 
 from leadsift import __version__
-from leadsift.access.endpoints import KeyCache
+from leadsift.access.endpoints import KeyCache, public
+from leadsift.agents import endpoints as agents_endpoints
+from leadsift.agents.service import after_events
 from leadsift.config import Settings
 from leadsift.contacts import endpoints as contacts_endpoints
 from leadsift.db import Database, WalCheckpointer
@@ -27,7 +29,6 @@ from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
 from leadsift.kit.web import BodyLimit, install_error_handlers
 from leadsift.outreach import endpoints as outreach_endpoints
-from leadsift.scoring.service import after_events
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,16 +70,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Lead qualification: events in, scores and stages out.",
         lifespan=lifespan,
+        # The interactive docs pages load their scripts from a CDN: off (no network at run
+        # time). The OpenAPI document is served below, under a declared policy like every route.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.api_keys = KeyCache()
+    app.state.after_events = after_events
     app.state.rate_limiter = tracking.rate_limiter(settings)
     install_error_handlers(app)
     app.include_router(events_endpoints.router)
     app.include_router(contacts_endpoints.router)
     app.include_router(tracking.router)
-    app.include_router(outreach_endpoints.public)
+    app.include_router(outreach_endpoints.unsubscribe_links)
     app.include_router(outreach_endpoints.api)
+    app.include_router(agents_endpoints.router)
     app.add_middleware(
         BodyLimit,
         limits=[
@@ -88,6 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     _document_models(app, events_endpoints.DOCUMENTED_MODELS)
+
+    @app.get(
+        "/openapi.json",
+        include_in_schema=False,
+        dependencies=[Depends(public("the API's own description, for integrators"))],
+    )
+    def openapi_document() -> dict[str, Any]:
+        return app.openapi()
+
     return app
 
 

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from leadsift.access.cli import apikey_app
+from leadsift.agents import service as agents
+from leadsift.agents.cli import register as register_agents
+from leadsift.agents.optout_cli import optout_app
 from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
 from leadsift.contacts.cli import after_import, contacts_app, import_app
@@ -18,7 +21,9 @@ from leadsift.engagement.tracking_cli import register as register_tracking
 from leadsift.errors import LeadsiftError
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
+from leadsift.outreach.audience_cli import audience_app
 from leadsift.outreach.cli import register as register_outreach
+from leadsift.qualification.cli import after_moves
 from leadsift.qualification.cli import register as register_qualification
 from leadsift.scoring import service as scoring
 from leadsift.scoring.cli import register as register_scoring
@@ -36,15 +41,19 @@ app.add_typer(import_app, name="import")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(optout_app, name="optout")
+app.add_typer(audience_app, name="audience")
 register_segments(contacts_app)
 register_qualification(app, contacts_app)
-register_engagement(app, import_app, scoring.after_events)
+register_engagement(app, import_app, agents.after_events)
 register_scoring(app)
 after_import(scoring.score_contacts)
 register_demo(app)
 register_tracking(app)
 register_backup(app)
 register_outreach(app)
+register_agents(app)
+after_moves(agents.assign_new)
 
 
 @app.callback()

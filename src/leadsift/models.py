@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leadsift.access import models as access_models
+from leadsift.agents import models as agents_models
 from leadsift.contacts import models as contacts_models
 from leadsift.engagement import models as engagement_models
 from leadsift.kit.orm import Base
@@ -14,6 +15,7 @@ metadata = Base.metadata
 
 __all__ = [
     "access_models",
+    "agents_models",
     "contacts_models",
     "engagement_models",
     "metadata",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from leadsift.agents import service as agents
 from leadsift.config import Settings
 from leadsift.contacts import lookup
 from leadsift.contacts import service as contacts
@@ -89,7 +90,7 @@ class Workspace:
         with self.database.unit_of_work() as session:
             now = utcnow()
             recorded = engagement.ingest(session, list(events), now=now, options=options)
-            scoring.after_events(session, recorded.contact_ids, now)
+            agents.after_events(session, recorded.contact_ids, now)
             return recorded.result
 
     def score(self, playbook: str | Path | None = None) -> ScoreSummary:

@@ -18,11 +18,16 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Who or what uses the key (e.g. 'website').")],
     scope: Annotated[str, typer.Option(help="ingest (send events), read, or admin.")] = "ingest",
+    user: Annotated[
+        str | None,
+        typer.Option(help="The user the key acts for (their role limits what it sees)."),
+    ] = None,
 ) -> None:
-    """Create a key and print it once (only its hash is stored)."""
+    """Create a key and print it once (only its hash is stored). Without --user it is an
+    integration key (a website, a CRM sync), limited by its scope alone."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        created = service.create_key(session, name, service.parse_scope(scope))
+        created = service.create_key(session, name, service.parse_scope(scope), user=user)
     if cli.json_output:
         emit_json(created)
         return

@@ -1,17 +1,27 @@
-"""Who may call an API route: `Authorization: Bearer <key>` with the route's scope."""
+"""Who may call an API route: every route declares a policy.
+
+`allow(scope, roles)` admits `Authorization: Bearer <key>` requests whose key has the scope and
+whose user has one of the roles (integration keys, acting for no person, are limited by their
+scope alone) and gives the route the `Caller`; `public(why)` marks a route anyone may call
+(tracking, unsubscribe) and says why. A test walks every route of the app and fails on a route
+with neither.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from leadsift.access import service
-from leadsift.access.schemas import ApiKeyView, Scope, allows
+from leadsift.access.schemas import ALL_ROLES, Caller, Role, Scope, allows
 from leadsift.errors import AuthenticationError, PermissionDeniedError
 from leadsift.kit.web import database_of
 
@@ -26,10 +36,10 @@ class KeyCache:
     """Verified keys by the SHA-256 of the key, for CACHE_SECONDS."""
 
     def __init__(self) -> None:
-        self._entries: dict[bytes, tuple[ApiKeyView | None, float]] = {}
+        self._entries: dict[bytes, tuple[Caller | None, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes, now: float) -> tuple[bool, ApiKeyView | None]:
+    def get(self, digest: bytes, now: float) -> tuple[bool, Caller | None]:
         """(found, key) — a cached refusal is found with key None."""
         with self._lock:
             entry = self._entries.get(digest)
@@ -37,7 +47,7 @@ class KeyCache:
             return False, None
         return True, entry[0]
 
-    def put(self, digest: bytes, key: ApiKeyView | None, now: float) -> None:
+    def put(self, digest: bytes, key: Caller | None, now: float) -> None:
         """Remember a verification."""
         with self._lock:
             if len(self._entries) > 10_000:
@@ -60,29 +70,80 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _verify(request: Request, token: str) -> ApiKeyView | None:
+def _verify(request: Request, token: str) -> Caller | None:
     with database_of(request).unit_of_work(read_only=True) as session:
-        return service.verify_key(session, token)
+        key = service.verify_key(session, token)
+        return service.caller_of_key(session, key) if key is not None else None
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKeyView]]:
-    """A dependency admitting requests whose key has SCOPE (or admin)."""
+@dataclass(frozen=True)
+class Policy:
+    """Who may call a route: anyone (with the reason), or a key's scope and the user's roles."""
 
-    async def caller(request: Request) -> ApiKeyView:
+    public: bool
+    scope: Scope | None = None
+    roles: frozenset[Role] = ALL_ROLES
+    why: str = ""
+
+
+POLICY_ATTRIBUTE = "__leadsift_policy__"
+
+
+def allow(
+    scope: Scope, roles: Collection[Role] = ALL_ROLES
+) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency admitting keys with SCOPE (or admin) whose user has one of ROLES."""
+    wanted = frozenset(roles)
+
+    async def caller(request: Request) -> Caller:
         token = _bearer(request)
         digest = hashlib.sha256(token.encode("utf-8")).digest()
         cache: KeyCache = request.app.state.api_keys
         now = time.monotonic()
-        found, key = cache.get(digest, now)
+        found, who = cache.get(digest, now)
         if not found:
-            key = await run_in_threadpool(_verify, request, token)
-            cache.put(digest, key, now)
-        if key is None:
-            raise AuthenticationError("invalid or revoked API key")
-        if not allows(key.scope, scope):
+            who = await run_in_threadpool(_verify, request, token)
+            cache.put(digest, who, now)
+        if who is None:
+            raise AuthenticationError("invalid or revoked API key, or its user is disabled")
+        if not allows(who.scope, scope):
             raise PermissionDeniedError(
-                f"this key's scope is {key.scope}; this needs {scope.value} (or admin)"
+                f"this key's scope is {who.scope}; this needs {scope.value} (or admin)"
             )
-        return key
+        if who.role is not None and who.role not in wanted:
+            names = ", ".join(sorted(r.value for r in wanted))
+            raise PermissionDeniedError(
+                f"this needs the role {names}; the key's user is {who.role.value}"
+            )
+        return who
 
+    setattr(caller, POLICY_ATTRIBUTE, Policy(public=False, scope=scope, roles=wanted))
     return caller
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency admitting keys with SCOPE (or admin), whatever their user's role."""
+    return allow(scope)
+
+
+def public(why: str) -> Callable[[], None]:
+    """A dependency marking a route anyone may call, and why (it checks nothing)."""
+
+    def anyone() -> None:
+        return None
+
+    setattr(anyone, POLICY_ATTRIBUTE, Policy(public=True, why=why))
+    return anyone
+
+
+def route_policies(route: APIRoute) -> list[Policy]:
+    """The policies a route's dependencies declare (a route needs exactly one)."""
+    found: list[Policy] = []
+    pending: list[Any] = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        policy = getattr(dependant.call, POLICY_ATTRIBUTE, None)
+        if isinstance(policy, Policy):
+            found.append(policy)
+        pending.extend(dependant.dependencies)
+    return found

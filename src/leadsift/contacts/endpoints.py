@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from leadsift.access.endpoints import require
-from leadsift.access.schemas import Scope
+from leadsift.access.endpoints import allow
+from leadsift.access.repository import is_visible
+from leadsift.access.schemas import Caller, Scope
 from leadsift.contacts import lookup
 from leadsift.contacts.schemas import ContactView
+from leadsift.errors import NotFoundError
 from leadsift.kit.web import reading_session
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])
@@ -20,8 +22,14 @@ router = APIRouter(prefix="/api/v1", tags=["contacts"])
     "/contacts/{contact_id}",
     operation_id="get_contact",
     response_model=ContactView,
-    dependencies=[Depends(require(Scope.READ))],
 )
-def get_contact(contact_id: int, db: Annotated[Session, Depends(reading_session)]) -> ContactView:
-    """One contact: identity, stage and reason, consent per channel, fit and interest."""
+def get_contact(
+    contact_id: int,
+    db: Annotated[Session, Depends(reading_session)],
+    caller: Annotated[Caller, Depends(allow(Scope.READ))],
+) -> ContactView:
+    """One contact: identity, stage and reason, consent per channel, fit and interest (404
+    for a contact the key's user may not see, exactly as for one that does not exist)."""
+    if not is_visible(db, caller, contact_id):
+        raise NotFoundError(f"no contact {contact_id}")
     return lookup.get_contact(db, contact_id)

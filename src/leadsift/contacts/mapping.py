@@ -115,6 +115,15 @@ _ALIASES: Final[dict[str, tuple[str, ...]]] = {
         "opt in phone",
         "phone opt in",
     ),
+    "consent_ad_audience": (
+        "consent ad audience",
+        "ad audience consent",
+        "consent ads",
+        "ads consent",
+        "consentement publicite",
+        "optin ads",
+        "opt in ads",
+    ),
 }
 HEADER_ALIASES: Final[dict[str, str]] = {
     alias: field for field, aliases in _ALIASES.items() for alias in aliases

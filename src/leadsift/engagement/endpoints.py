@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from leadsift.access.endpoints import require
-from leadsift.access.schemas import Scope
+from leadsift.access.endpoints import allow
+from leadsift.access.repository import is_visible
+from leadsift.access.schemas import Caller, Role, Scope
 from leadsift.engagement import service
 from leadsift.engagement.schemas import MAX_BATCH, EventBatchIn, EventIn, EventView, IngestResult
 from leadsift.engagement.writer import EventWriter
@@ -84,7 +85,7 @@ def _events_of(body: bytes) -> tuple[list[Any], bool]:
     response_model=IngestResult,
     responses={409: {"description": "an idempotency key reused for another event"}},
     openapi_extra=_BODY_DOC,
-    dependencies=[Depends(require(Scope.INGEST))],
+    dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
 async def record_events(request: Request) -> JSONResponse:
     """Record one event or up to 1,000; the contacts' scores and stages are updated before the
@@ -101,14 +102,14 @@ async def record_events(request: Request) -> JSONResponse:
     "/contacts/{contact_id}/events",
     operation_id="contact_events",
     response_model=list[EventView],
-    dependencies=[Depends(require(Scope.READ))],
 )
 def contact_events(
     contact_id: int,
     db: Annotated[Session, Depends(reading_session)],
+    caller: Annotated[Caller, Depends(allow(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventView]:
     """A contact's timeline: its latest events, oldest first."""
-    if not service.contact_exists(db, contact_id):
+    if not service.contact_exists(db, contact_id) or not is_visible(db, caller, contact_id):
         raise NotFoundError(f"no contact {contact_id}")
     return service.timeline(db, contact_id, limit)

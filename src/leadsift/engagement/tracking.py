@@ -42,11 +42,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from leadsift.access.endpoints import public
 from leadsift.config import Settings
 from leadsift.contacts.forms import read_submission
 from leadsift.db import Database
@@ -113,7 +114,14 @@ class PublicRoute(APIRoute):
         return public
 
 
-router = APIRouter(prefix="/t", tags=["tracking"], route_class=PublicRoute)
+router = APIRouter(
+    prefix="/t",
+    tags=["tracking"],
+    route_class=PublicRoute,
+    dependencies=[
+        Depends(public("website tracking: anonymous visitors, signed pixel and link tokens"))
+    ],
+)
 
 
 @lru_cache(maxsize=1)

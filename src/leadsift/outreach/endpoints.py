@@ -21,10 +21,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from leadsift.access.endpoints import require
-from leadsift.access.schemas import Scope
+from leadsift.access.endpoints import allow, public
+from leadsift.access.schemas import Role, Scope
 from leadsift.db import Database
-from leadsift.engagement.service import record_for_contacts
+from leadsift.engagement.service import AfterEvents, record_for_contacts
 from leadsift.engagement.tracked_links import tracking_secret
 from leadsift.engagement.tracking import PublicRoute
 from leadsift.errors import InvalidInputError
@@ -33,9 +33,13 @@ from leadsift.kit.web import database_of, settings_of
 from leadsift.outreach import consent, promo, repository, unsubscribe
 from leadsift.outreach.identifiers import normalise_phone
 from leadsift.outreach.inbound import is_stop
-from leadsift.scoring.service import after_events
 
-public = APIRouter(prefix="/u", tags=["unsubscribe"], route_class=PublicRoute)
+unsubscribe_links = APIRouter(
+    prefix="/u",
+    tags=["unsubscribe"],
+    route_class=PublicRoute,
+    dependencies=[Depends(public("the unsubscribe links in emails: signed tokens, no key"))],
+)
 api = APIRouter(prefix="/api/v1", tags=["outreach"])
 
 _PAGE: Final = (
@@ -61,7 +65,7 @@ def _claim(database: Database, token: str) -> unsubscribe.UnsubscribeClaim | Non
         return unsubscribe.read(tracking_secret(session), token)
 
 
-@public.get("/{token}", response_class=HTMLResponse, operation_id="unsubscribe_page")
+@unsubscribe_links.get("/{token}", response_class=HTMLResponse, operation_id="unsubscribe_page")
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """The unsubscribe page: a button that posts; showing it changes nothing."""
     claim = await run_in_threadpool(_claim, database_of(request), token)
@@ -100,7 +104,9 @@ def _unsubscribe(database: Database, token: str, now: datetime) -> bool | None:
         return True
 
 
-@public.post("/{token}", response_class=HTMLResponse, operation_id="unsubscribe_one_click")
+@unsubscribe_links.post(
+    "/{token}", response_class=HTMLResponse, operation_id="unsubscribe_one_click"
+)
 async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click unsubscribe: done at once, 200, no redirect, no cookie."""
     done = await run_in_threadpool(_unsubscribe, database_of(request), token, utcnow())
@@ -130,7 +136,13 @@ class InboundResult(BaseModel):
     contacts: int
 
 
-def _inbound(database: Database, message: InboundSms, region: str, now: datetime) -> InboundResult:
+def _inbound(
+    database: Database,
+    message: InboundSms,
+    region: str,
+    now: datetime,
+    after_events: AfterEvents,
+) -> InboundResult:
     phone = normalise_phone(message.from_, region)
     if phone is None:
         raise InvalidInputError(
@@ -174,12 +186,16 @@ def _inbound(database: Database, message: InboundSms, region: str, now: datetime
 @api.post(
     "/sms/inbound",
     operation_id="sms_inbound",
-    dependencies=[Depends(require(Scope.INGEST))],
+    dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
 async def sms_inbound(message: InboundSms, request: Request) -> InboundResult:
     """An SMS a person sent us: STOP keywords unsubscribe at once, anything else is a reply."""
     region = settings_of(request).default_region
-    return await run_in_threadpool(_inbound, database_of(request), message, region, utcnow())
+    # What follows recorded events (scores, stages, assignment) is the app's, wired at start.
+    after_events: AfterEvents = request.app.state.after_events
+    return await run_in_threadpool(
+        _inbound, database_of(request), message, region, utcnow(), after_events
+    )
 
 
 class RedeemRequest(BaseModel):
@@ -215,7 +231,7 @@ def _redeem(database: Database, body: RedeemRequest, now: datetime) -> RedeemRes
 @api.post(
     "/promo/redeem",
     operation_id="promo_redeem",
-    dependencies=[Depends(require(Scope.INGEST))],
+    dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
 async def promo_redeem(body: RedeemRequest, request: Request) -> RedeemResult:
     """Redeem a personal code: a purchase attributed to its campaign (409 with the reason when

@@ -185,3 +185,20 @@ class DataRequest(Base):
     actor: Mapped[str] = mapped_column(String(100))
     counts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AudienceExport(Base):
+    """An advertising audience handed out: who, when, what for, how many (no identifiers)."""
+
+    __tablename__ = "audience_exports"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(200))
+    criteria: Mapped[str | None] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    # Contacts that matched but had no ad_audience consent (left out).
+    without_consent: Mapped[int] = mapped_column(Integer)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

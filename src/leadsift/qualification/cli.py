@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from leadsift.errors import InvalidInputError, NotFoundError
-from leadsift.kit.cli import emit_json, key_value_table, plain, state, stdout
+from leadsift.kit.cli import emit_json, key_value_table, plain, state, stderr, stdout
+from leadsift.kit.clock import utcnow
 from leadsift.qualification import playbooks, promotion, service
 from leadsift.qualification.schemas import Explanation
 from leadsift.qualification.stages import parse_stage
@@ -151,6 +155,24 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+# What runs after stages moved by a command, in its transaction: (session, the contacts moved
+# or None for everyone, now). The root CLI plugs assignment of new qualified prospects in here.
+AfterMoves = Callable[[Session, set[int] | None, datetime], object]
+_after_moves: list[AfterMoves] = []
+
+
+def after_moves(hook: AfterMoves) -> None:
+    """Run HOOK after `score` and `contacts set-stage` moved contacts (same transaction)."""
+    _after_moves.append(hook)
+
+
+def _run_hooks(session: Session, contact_ids: set[int] | None) -> None:
+    for hook in _after_moves:
+        problem = hook(session, contact_ids, utcnow())
+        if isinstance(problem, str):
+            stderr.print(f"warning: {problem}", markup=False)
+
+
 def set_stage(  # noqa: PLR0917 — one parameter per CLI option
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Contact id, email, phone or external id.")],
@@ -167,6 +189,7 @@ def set_stage(  # noqa: PLR0917 — one parameter per CLI option
         change = service.set_stage(
             session, ref, target, reason, actor=who, region=cli.settings.default_region, note=note
         )
+        _run_hooks(session, {change.contact_id})
     if cli.json_output:
         emit_json(change)
     else:
@@ -188,6 +211,8 @@ def score(
     given = (_read(playbook), playbook.name) if playbook is not None else None
     with cli.unit_of_work(dry_run=dry_run) as session:
         summary = promotion.score(session, playbook=given, dry_run=dry_run)
+        if not dry_run:
+            _run_hooks(session, None)
     if cli.json_output:
         emit_json(summary)
         return

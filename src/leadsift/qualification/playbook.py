@@ -32,7 +32,7 @@ __all__ = [
     "load_playbook",
 ]
 
-ExpressionKind = Literal["eligibility", "fit", "interest", "qualify", "event"]
+ExpressionKind = Literal["eligibility", "fit", "interest", "qualify", "event", "assignment"]
 ExpressionChecker = Callable[[str, ExpressionKind], str | None]
 Loc = tuple[int | str, ...]
 
@@ -257,6 +257,11 @@ def _expressions(data: Mapping[str, Any]) -> Iterator[tuple[Loc, str, Expression
         for index, rule in enumerate(rules):
             yield from _text_at(rule, ("interest", "rules", index, "event"), "event")
             yield from _text_at(rule, ("interest", "rules", index, "where"), "interest")
+    assignment = data.get("assignment")
+    rules = assignment.get("rules") if isinstance(assignment, dict) else None
+    if isinstance(rules, list):
+        for index, rule in enumerate(rules):
+            yield from _text_at(rule, ("assignment", "rules", index, "when"), "assignment")
 
 
 def _text_at(

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal
 
 import phonenumbers
@@ -18,6 +18,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     StrictInt,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -209,6 +210,114 @@ class ValuePolicy(_Document):
     message_cost: Amount = 0.05
 
 
+_HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+
+def _handle(value: object) -> str:
+    if not isinstance(value, str) or _HANDLE.fullmatch(value.strip().lower()) is None:
+        raise problem(
+            f"expected a user or team name such as 'alice' or 'lyon-east', got {describe(value)}"
+        )
+    return value.strip().lower()
+
+
+Handle = Annotated[str, PlainValidator(_handle)]
+
+
+def _weight(value: int) -> int:
+    if not 1 <= value <= 100:
+        raise problem(f"a weight is a whole number from 1 to 100, got {value}")
+    return value
+
+
+class RoundRobin(_Document):
+    """Deal prospects in turn to USERS (or a team's members), by weight, up to a capacity."""
+
+    users: tuple[Handle, ...] = ()
+    team: Handle | None = None
+    # Per user; users not listed keep their own weight (`leadsift user update --weight`).
+    weights: dict[Handle, Annotated[StrictInt, AfterValidator(_weight)]] = {}
+    # The most open prospects each may hold; None: each user's own capacity, if any.
+    capacity: Annotated[StrictInt, AfterValidator(_positive)] | None = None
+
+    @model_validator(mode="after")
+    def _one_pool(self) -> RoundRobin:
+        if bool(self.users) == (self.team is not None):
+            raise problem("a round robin names either `users: [...]` or `team: NAME`")
+        return self
+
+
+class AssignTo(_Document):
+    """Where a prospect goes: one user, a team's shared queue, or a round robin."""
+
+    user: Handle | None = None
+    team: Handle | None = None
+    round_robin: RoundRobin | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignTo:
+        given = [self.user is not None, self.team is not None, self.round_robin is not None]
+        if sum(given) != 1:
+            raise problem("give exactly one of `user`, `team` or `round_robin`")
+        return self
+
+
+class AssignmentRule(AssignTo):
+    """Prospects matching `when` go to the rule's target (first matching rule wins)."""
+
+    when: Criteria
+
+
+class AssignmentPolicy(_Document):
+    """Who works newly qualified prospects, and how fast they must be contacted."""
+
+    rules: tuple[AssignmentRule, ...] = ()
+    default: AssignTo | None = None
+    # Speed to lead: prospects waiting longer than this for a first touch are flagged.
+    sla: Duration = timedelta(hours=1)
+
+
+_DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _day(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower()[:3] not in _DAYS:
+        raise problem(f"expected a day such as mon, tue … sun, got {describe(value)}")
+    return value.strip().lower()[:3]
+
+
+def _hours(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    found = _HOURS.fullmatch(text.replace(" ", ""))
+    if found is None or found.group(1, 2) >= found.group(3, 4):
+        raise problem(
+            f"expected hours such as '10:00-13:00' (start before end), got {describe(value)}"
+        )
+    return text.replace(" ", "")
+
+
+class CallingPolicy(_Document):
+    """When and how often people may be called (French rules by default)."""
+
+    time_zone: Annotated[str, PlainValidator(_criteria)] = "Europe/Paris"
+    days: tuple[Annotated[str, PlainValidator(_day)], ...] = _DAYS[:5]
+    hours: tuple[Annotated[str, PlainValidator(_hours)], ...] = ("10:00-13:00", "14:00-20:00")
+    # Public holidays of this country (and subdivision, e.g. FR + "57" for Moselle); null: none.
+    holidays: Annotated[str, PlainValidator(_region)] | None = "FR"
+    holidays_subdivision: str | None = None
+    max_attempts: Annotated[StrictInt, AfterValidator(_positive)] = 4
+    attempts_window: Duration = timedelta(days=30)
+    after_refusal: Duration = timedelta(days=60)
+    opposition_max_age: Duration = timedelta(days=30)
+    # Consumer calls need recorded phone consent from this date (French law); null: never.
+    phone_consent_from: date | None = date(2026, 8, 11)
+    # Who the contacts are: consumers (b2c) or businesses (b2b, no opposition list or consent).
+    audience: Literal["b2c", "b2b"] = "b2c"
+    # What the agent says, by language (Jinja2 with the contact's fields).
+    script: dict[Literal["fr", "en"], Annotated[str, PlainValidator(_label)]] = {}
+
+
 class Playbook(_Document):
     """A validated playbook: who the offer is for and how interest is recognised."""
 
@@ -222,10 +331,17 @@ class Playbook(_Document):
     qualify: Criteria | None = None
     recycle_after: Duration | None = None
     value: ValuePolicy = ValuePolicy()
+    assignment: AssignmentPolicy | None = None
+    calling: CallingPolicy | None = None
 
     def canonical(self) -> dict[str, Any]:
         """Every key in document order, defaults filled in, durations as text; JSON-able."""
-        return self.model_dump(mode="json")
+        document = self.model_dump(mode="json")
+        # Sections added later stay out of playbooks without them, so their fingerprints hold.
+        for key in ("assignment", "calling"):
+            if document[key] is None:
+                del document[key]
+        return document
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON: equal for playbooks that mean the same thing."""

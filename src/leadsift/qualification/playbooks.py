@@ -33,7 +33,8 @@ def registries(session: Session) -> dict[str, FieldRegistry]:
     """The fields each kind of playbook expression may use.
 
     Eligibility and fit read the profile; interest rules read one event (its type is the rule's);
-    the qualify policy reads the profile, the scores and aggregates over the contact's events.
+    the qualify policy and assignment rules read the profile, the scores and aggregates over
+    the contact's events.
     """
     profile = profile_registry(session)
     return {
@@ -41,6 +42,7 @@ def registries(session: Session) -> dict[str, FieldRegistry]:
         "fit": profile,
         "interest": event_registry(),
         "qualify": field_registry(session),
+        "assignment": field_registry(session),
     }
 
 

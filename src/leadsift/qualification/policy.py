@@ -23,7 +23,14 @@ from leadsift.interest.decay import InterestBreakdown, InterestModel, compile_in
 from leadsift.kit.durations import format_duration, parse_duration
 from leadsift.qualification.stages import Stage
 
-HAND_RAISER_EVENTS: Final = ("callback_requested", "email_replied", "form_submitted", "sms_replied")
+# A person saying "interested" on a call raises a hand as surely as a form or a reply.
+HAND_RAISER_EVENTS: Final = (
+    "callback_requested",
+    "call_interested",
+    "email_replied",
+    "form_submitted",
+    "sms_replied",
+)
 # Event type -> the reason code of the move to customer.
 CONVERSION_EVENTS: Final = {"purchase": "purchase", "promo_redeemed": "promo_redeemed"}
 # Without `recycle_after`, a hand raised in the last 30 days makes a `hand_raiser`.

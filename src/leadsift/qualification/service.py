@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.schemas import Caller
+from leadsift.access.service import audit
 from leadsift.contacts import lookup
 from leadsift.contacts.repository import ContactSqlFields
 from leadsift.criteria import CriteriaError, FieldRegistry, Moment
@@ -113,8 +115,10 @@ def set_stage(
     actor: str,
     region: str = "FR",
     note: str | None = None,
+    caller: Caller | None = None,
 ) -> StageChangeView:
-    """Move one contact by hand; refused unless the lifecycle table allows it."""
+    """Move one contact by hand; refused unless the lifecycle table allows it. A change made by
+    a person is written to the audit log (CALLER, else the command line)."""
     contact_id = _contact_id(session, ref, region)
     contact = repository.contact_row(session, contact_id, for_update=True)
     if contact is None:  # pragma: no cover — found a moment ago, in this transaction
@@ -135,6 +139,8 @@ def set_stage(
     contact.stage_reason = reason
     contact.stage_changed_at = now
     repository.add_stage_change(session, change)
+    details = {"from": source.value, "to": target.value, "reason": reason}
+    audit(session, caller, "stage_changed", ("contact", contact.id), details=details, at=now)
     return StageChangeView.model_validate(change)
 
 

@@ -1,0 +1,1 @@
+"""Sales agents: assignment of qualified prospects, the telesales call queue, speed to lead."""

@@ -1,0 +1,118 @@
+"""The call queue over the API: the next call, logging a call, giving a prospect to someone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from leadsift.access import repository as access_repository
+from leadsift.access.endpoints import allow
+from leadsift.access.schemas import Caller, Role, Scope, UserView
+from leadsift.access.service import list_users
+from leadsift.agents import call_log, calls, service
+from leadsift.agents.schemas import LoggedCall, NextCall, OwnerView
+from leadsift.errors import NotFoundError, PermissionDeniedError
+from leadsift.kit.clock import utcnow
+from leadsift.kit.web import database_of, reading_session, settings_of
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+_PEOPLE = {Role.ADMIN, Role.MANAGER, Role.AGENT}
+
+
+def _name_of(session: Session, caller: Caller) -> str:
+    if caller.user_id is None:
+        raise PermissionDeniedError(
+            "the call queue is a person's: use an API key that belongs to a user "
+            "(`leadsift apikey create --user NAME`)"
+        )
+    user = access_repository.get_user(session, caller.user_id)
+    assert user is not None  # noqa: S101 — the key's user was checked a moment ago
+    return user.name
+
+
+@router.get("/calls/next", operation_id="next_call", response_model=NextCall)
+def next_call(
+    request: Request, caller: Annotated[Caller, Depends(allow(Scope.READ, roles=_PEOPLE))]
+) -> NextCall:
+    """The caller's next prospect to call under the calling rules, or nobody and why."""
+    with database_of(request).unit_of_work() as session:
+        return calls.next_call(session, _name_of(session, caller), utcnow())
+
+
+class CallOutcome(BaseModel):
+    """What happened on a call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str = Field(
+        description="no_answer, callback, interested, not_interested, sale or wrong_number",
+        max_length=20,
+    )
+    reason: str | None = Field(default=None, max_length=40)
+    callback_at: AwareDatetime | None = None
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+def _log(request: Request, caller: Caller, contact_id: int, body: CallOutcome) -> LoggedCall:
+    with database_of(request).unit_of_work() as session:
+        return call_log.log_call(
+            session, _name_of(session, caller), str(contact_id), body.outcome, now=utcnow(),
+            reason=body.reason, callback_at=body.callback_at, amount=body.amount,
+            region=settings_of(request).default_region,
+        )  # fmt: skip
+
+
+@router.post("/contacts/{contact_id}/calls", operation_id="log_call", response_model=LoggedCall)
+async def log_a_call(
+    contact_id: int,
+    body: CallOutcome,
+    request: Request,
+    caller: Annotated[Caller, Depends(allow(Scope.READ, roles=_PEOPLE))],
+) -> LoggedCall:
+    """Log a call to one of the caller's prospects (404 for anyone else's)."""
+    return await run_in_threadpool(_log, request, caller, contact_id, body)
+
+
+class OwnerChange(BaseModel):
+    """Who should work a contact: a user or a team's queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = Field(default=None, max_length=100)
+    team: str | None = Field(default=None, max_length=100)
+
+
+def _assign(request: Request, caller: Caller, contact_id: int, body: OwnerChange) -> OwnerView:
+    with database_of(request).unit_of_work() as session:
+        if not access_repository.is_visible(session, caller, contact_id):
+            raise NotFoundError(f"no contact {contact_id}")
+        return service.assign_contact(
+            session, str(contact_id), to_user=body.user, to_team=body.team, caller=caller,
+            region=settings_of(request).default_region,
+        )  # fmt: skip
+
+
+@router.put("/contacts/{contact_id}/owner", operation_id="assign_contact", response_model=OwnerView)
+async def assign_contact(
+    contact_id: int,
+    body: OwnerChange,
+    request: Request,
+    caller: Annotated[Caller, Depends(allow(Scope.ADMIN, roles={Role.ADMIN, Role.MANAGER}))],
+) -> OwnerView:
+    """Give a contact to a user or a team's queue (managers: only contacts they see)."""
+    return await run_in_threadpool(_assign, request, caller, contact_id, body)
+
+
+@router.get(
+    "/users",
+    operation_id="list_users",
+    response_model=list[UserView],
+    dependencies=[Depends(allow(Scope.READ, roles={Role.ADMIN, Role.MANAGER}))],
+)
+def users(db: Annotated[Session, Depends(reading_session)]) -> list[UserView]:
+    """Every user with their role and teams."""
+    return list_users(db)

@@ -1,0 +1,92 @@
+"""Speed to lead: how fast newly qualified prospects get their first touch from a person; pure.
+
+A prospect not yet touched has no time to first touch: it is counted apart (waiting beyond the
+SLA or not), never as a zero nor as an infinite time, so medians describe touched prospects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Qualified:
+    """One qualification: its group (agent, source or team), when, and the first touch after."""
+
+    group: str
+    qualified_at: datetime
+    first_touch_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Speed to lead of one group."""
+
+    group: str
+    qualified: int
+    touched: int
+    within_sla: int
+    median_minutes: float | None
+    p90_minutes: float | None
+    waiting_beyond_sla: int
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """The FRACTION percentile (nearest rank) of already sorted values; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(math.ceil(fraction * len(sorted_values)), 1)
+    return sorted_values[rank - 1]
+
+
+def median(sorted_values: Sequence[float]) -> float | None:
+    """The median of already sorted values (mean of the middle two when even); None when empty."""
+    n = len(sorted_values)
+    if not n:
+        return None
+    middle = n // 2
+    if n % 2:
+        return sorted_values[middle]
+    return (sorted_values[middle - 1] + sorted_values[middle]) / 2
+
+
+def speed_of(group: str, items: Iterable[Qualified], sla: timedelta, now: datetime) -> Speed:
+    """The speed to lead of ITEMS (all of one group)."""
+    minutes: list[float] = []
+    qualified = waiting = 0
+    for item in items:
+        qualified += 1
+        if item.first_touch_at is None:
+            waiting += now - item.qualified_at > sla
+            continue
+        minutes.append((item.first_touch_at - item.qualified_at).total_seconds() / 60)
+    minutes.sort()
+    limit = sla.total_seconds() / 60
+    return Speed(
+        group=group,
+        qualified=qualified,
+        touched=len(minutes),
+        within_sla=sum(1 for m in minutes if m <= limit),
+        median_minutes=_rounded(median(minutes)),
+        p90_minutes=_rounded(percentile(minutes, 0.9)),
+        waiting_beyond_sla=waiting,
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def by_group(items: Iterable[Qualified], sla: timedelta, now: datetime) -> list[Speed]:
+    """Speed to lead per group, slowest median first (groups never touched first of all)."""
+    groups: dict[str, list[Qualified]] = {}
+    for item in items:
+        groups.setdefault(item.group, []).append(item)
+    speeds = [speed_of(name, members, sla, now) for name, members in groups.items()]
+    return sorted(
+        speeds,
+        key=lambda s: (s.median_minutes is not None, -(s.median_minutes or 0.0), s.group),
+    )
