@@ -107,9 +107,8 @@ def allow(
         if who is None:
             raise AuthenticationError("invalid or revoked API key, or its user is disabled")
         if not allows(who.scope, scope):
-            raise PermissionDeniedError(
-                f"this key's scope is {who.scope}; this needs {scope.value} (or admin)"
-            )
+            needed = scope.value if scope is Scope.ADMIN else f"{scope.value} (or admin)"
+            raise PermissionDeniedError(f"this key's scope is {who.scope}; this needs {needed}")
         if who.role is not None and who.role not in wanted:
             names = ", ".join(sorted(r.value for r in wanted))
             raise PermissionDeniedError(

@@ -25,6 +25,8 @@ from leadsift.qualification.stages import Stage, allowed_reasons
 OUTCOMES: Final = ("no_answer", "callback", "interested", "not_interested", "sale", "wrong_number")
 LOST_REASONS: Final = tuple(sorted(allowed_reasons(Stage.QUALIFIED, Stage.LOST)))
 MESSAGE_CHANNELS: Final = ("email", "sms")
+# Outcomes where nobody was reached (no `call_connected`).
+_NOT_REACHED: Final = ("no_answer", "wrong_number")
 
 
 def check_outcome(outcome: str) -> str:
@@ -71,7 +73,7 @@ def _check_details(
 def _in_window(moment: datetime, what: str, rules: calling.CallingRules) -> None:
     closed = calling.window_exclusion(moment, rules)
     if closed is not None:
-        raise InvalidInputError(f"{what}: {closed.message}; nothing was recorded")
+        raise InvalidInputError(f"{what}: {closed.message.rstrip('.')}; nothing was recorded")
 
 
 def _events(touch: Touch, caller: Caller, now: datetime) -> list[dict[str, Any]]:
@@ -79,6 +81,8 @@ def _events(touch: Touch, caller: Caller, now: datetime) -> list[dict[str, Any]]
     if touch.reason:
         properties["reason"] = touch.reason
     events: list[tuple[str, dict[str, Any]]] = [("call_attempted", properties)]
+    if touch.outcome not in _NOT_REACHED:
+        events.append(("call_connected", {"agent_id": caller.user_id}))
     agent = {"agent_id": caller.user_id}
     follow_ups: dict[str, tuple[str, dict[str, Any]]] = {
         "interested": ("call_interested", agent),

@@ -140,7 +140,7 @@ def _sla(text: str | None) -> timedelta | None:
     if text is None:
         return None
     parsed = parse_duration(text)
-    if not parsed:
+    if parsed is None:
         raise InvalidInputError(f"--sla {text!r}: give a duration such as 1h, 30m or 2d")
     return parsed
 

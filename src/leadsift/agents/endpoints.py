@@ -15,9 +15,10 @@ from leadsift.access.schemas import Caller, Role, Scope, UserView
 from leadsift.access.service import list_users
 from leadsift.agents import call_log, calls, service
 from leadsift.agents.schemas import LoggedCall, NextCall, OwnerView
+from leadsift.engagement.service import contact_exists
 from leadsift.errors import NotFoundError, PermissionDeniedError
 from leadsift.kit.clock import utcnow
-from leadsift.kit.web import database_of, reading_session, settings_of
+from leadsift.kit.web import ContactId, database_of, reading_session, settings_of
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 _PEOPLE = {Role.ADMIN, Role.MANAGER, Role.AGENT}
@@ -34,11 +35,13 @@ def _name_of(session: Session, caller: Caller) -> str:
     return user.name
 
 
-@router.get("/calls/next", operation_id="next_call", response_model=NextCall)
+# POST, not GET: handing out a prospect from a team's queue makes it the caller's.
+@router.post("/calls/next", operation_id="next_call", response_model=NextCall)
 def next_call(
     request: Request, caller: Annotated[Caller, Depends(allow(Scope.READ, roles=_PEOPLE))]
 ) -> NextCall:
-    """The caller's next prospect to call under the calling rules, or nobody and why."""
+    """The caller's next prospect to call under the calling rules, or nobody and why (a
+    prospect from a team's queue becomes the caller's)."""
     with database_of(request).unit_of_work() as session:
         return calls.next_call(session, _name_of(session, caller), utcnow())
 
@@ -57,8 +60,17 @@ class CallOutcome(BaseModel):
     amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
+def _seen(session: Session, caller: Caller, contact_id: int) -> None:
+    """The contact by id only; one the caller may not see answers as a missing one."""
+    if not contact_exists(session, contact_id) or not access_repository.is_visible(
+        session, caller, contact_id
+    ):
+        raise NotFoundError(f"no contact {contact_id}")
+
+
 def _log(request: Request, caller: Caller, contact_id: int, body: CallOutcome) -> LoggedCall:
     with database_of(request).unit_of_work() as session:
+        _seen(session, caller, contact_id)
         return call_log.log_call(
             session, _name_of(session, caller), str(contact_id), body.outcome, now=utcnow(),
             reason=body.reason, callback_at=body.callback_at, amount=body.amount,
@@ -68,7 +80,7 @@ def _log(request: Request, caller: Caller, contact_id: int, body: CallOutcome) -
 
 @router.post("/contacts/{contact_id}/calls", operation_id="log_call", response_model=LoggedCall)
 async def log_a_call(
-    contact_id: int,
+    contact_id: ContactId,
     body: CallOutcome,
     request: Request,
     caller: Annotated[Caller, Depends(allow(Scope.READ, roles=_PEOPLE))],
@@ -88,8 +100,7 @@ class OwnerChange(BaseModel):
 
 def _assign(request: Request, caller: Caller, contact_id: int, body: OwnerChange) -> OwnerView:
     with database_of(request).unit_of_work() as session:
-        if not access_repository.is_visible(session, caller, contact_id):
-            raise NotFoundError(f"no contact {contact_id}")
+        _seen(session, caller, contact_id)
         return service.assign_contact(
             session, str(contact_id), to_user=body.user, to_team=body.team, caller=caller,
             region=settings_of(request).default_region,
@@ -98,7 +109,7 @@ def _assign(request: Request, caller: Caller, contact_id: int, body: OwnerChange
 
 @router.put("/contacts/{contact_id}/owner", operation_id="assign_contact", response_model=OwnerView)
 async def assign_contact(
-    contact_id: int,
+    contact_id: ContactId,
     body: OwnerChange,
     request: Request,
     caller: Annotated[Caller, Depends(allow(Scope.ADMIN, roles={Role.ADMIN, Role.MANAGER}))],

@@ -53,7 +53,7 @@ def report(
         raise InvalidInputError(f"--by {by!r}: group by one of {', '.join(GROUPS)}")
     if since >= until:
         raise InvalidInputError("--from must be before --to")
-    limit = sla or sla_of(session)
+    limit = sla if sla is not None else sla_of(session)
     users, teams, first_team = _names(session)
     items = []
     for row in sql.qualifications(session, since, until):
@@ -86,7 +86,7 @@ def waiting(
 ) -> list[WaitingProspect]:
     """Qualified prospects nobody has touched since they qualified, beyond the SLA, longest
     waiting first."""
-    cutoff = now - (sla or sla_of(session))
+    cutoff = now - (sla if sla is not None else sla_of(session))
     users, teams, _ = _names(session)
     found = []
     for row in sql.untouched_since_qualified(session, cutoff, limit):

@@ -13,7 +13,7 @@ from leadsift.access.schemas import Caller, Scope
 from leadsift.contacts import lookup
 from leadsift.contacts.schemas import ContactView
 from leadsift.errors import NotFoundError
-from leadsift.kit.web import reading_session
+from leadsift.kit.web import ContactId, reading_session
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["contacts"])
     response_model=ContactView,
 )
 def get_contact(
-    contact_id: int,
+    contact_id: ContactId,
     db: Annotated[Session, Depends(reading_session)],
     caller: Annotated[Caller, Depends(allow(Scope.READ))],
 ) -> ContactView:

@@ -44,6 +44,7 @@ STANDARD_EVENT_TYPES: tuple[str, ...] = (
     "call_attempted",
     "call_connected",
     "call_outcome",
+    "call_interested",
     "callback_requested",
     "promo_issued",
     "promo_redeemed",

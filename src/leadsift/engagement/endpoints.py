@@ -22,7 +22,7 @@ from leadsift.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from leadsift.kit.web import reading_session
+from leadsift.kit.web import ContactId, reading_session
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -104,7 +104,7 @@ async def record_events(request: Request) -> JSONResponse:
     response_model=list[EventView],
 )
 def contact_events(
-    contact_id: int,
+    contact_id: ContactId,
     db: Annotated[Session, Depends(reading_session)],
     caller: Annotated[Caller, Depends(allow(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -17,6 +17,13 @@ from leadsift.db import Database
 from leadsift.errors import LeadsiftError, PayloadTooLargeError, RateLimitedError
 
 logger = logging.getLogger("leadsift.api")
+
+
+# A contact's id in a URL: an id only (never read as a phone number), within what the
+# database's integer columns hold (a larger one is refused, not a server error).
+ContactId = Annotated[
+    int, Path(ge=1, le=2**63 - 1, description="The contact's id (as returned by the API).")
+]
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.service import audit
 from leadsift.errors import NotFoundError
 from leadsift.outreach import gdpr_repository as repository
 from leadsift.outreach.consent import identifier_hashes, suppress_hashes, suppression_secret
@@ -36,6 +37,7 @@ def export(
         session,
         DataRequest(kind="export", contact_id=contact_id, actor=actor, counts=counts, at=now),
     )
+    audit(session, None, "gdpr_exported", ("contact", contact_id), at=now)
     return {"exported_at": now, "contact_id": contact_id, **data}
 
 

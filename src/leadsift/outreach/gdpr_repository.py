@@ -11,6 +11,7 @@ from typing import Any, Final
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from leadsift.access.models import ContactOwner
 from leadsift.contacts.id_floor import raise_floor
 from leadsift.contacts.models import (
     ConsentRecord,
@@ -21,6 +22,7 @@ from leadsift.contacts.models import (
     ImportRejection,
 )
 from leadsift.engagement.models import Event, VisitorLink
+from leadsift.kit.orm import Base
 from leadsift.kit.sequences import pieces
 from leadsift.outreach.models import DataRequest, OutboxMessage, PromoCode
 from leadsift.qualification.models import ContactEvaluation, StageChange
@@ -41,7 +43,11 @@ _EXPORTED: dict[str, Any] = {
     "scores": ContactScore,
     "predictions": ContactPrediction,
     "visitor_links": VisitorLink,
+    "owner": ContactOwner,
 }
+# The agents domain sits above this one: its tables (calls and call state) are found by name in
+# the shared metadata rather than imported. Erasure removes their rows by ON DELETE CASCADE.
+_EXPORTED_BY_NAME: dict[str, str] = {"calls": "touches", "call_state": "call_states"}
 
 
 def _table(model: Any) -> Table:
@@ -65,8 +71,13 @@ def contact_data(session: Session, contact_id: int) -> dict[str, Any] | None:
     if contact is None:
         return None
     data: dict[str, Any] = {"identity": _plain(contact)}
-    for name, model in _EXPORTED.items():
-        table = _table(model)
+    tables = [(name, _table(model)) for name, model in _EXPORTED.items()]
+    tables += [
+        (name, Base.metadata.tables[table])
+        for name, table in _EXPORTED_BY_NAME.items()
+        if table in Base.metadata.tables
+    ]
+    for name, table in tables:
         query = select(table).where(table.c.contact_id == contact_id)
         order = table.c.id if "id" in table.c else table.c.contact_id
         data[name] = [_plain(r) for r in session.execute(query.order_by(order))]

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from leadsift.access.service import audit
 from leadsift.contacts import export
 from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
@@ -159,6 +160,8 @@ def contacts_export(
             for row in rows:
                 writer.writerow(row)
                 count += 1
+            # An export of personal data by a person: in the audit log (the count, not the rows).
+            audit(session, None, "contacts_exported", ("contacts", None), details={"count": count})
         temp.replace(file)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -1,0 +1,43 @@
+"""Speed to lead: medians and percentiles over touched prospects, the waiting counted apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from leadsift.agents.speed import Qualified, by_group, median, percentile, speed_of
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def _q(group: str, minutes: float | None, *, start: datetime = T0) -> Qualified:
+    touch = None if minutes is None else start + timedelta(minutes=minutes)
+    return Qualified(group, start, touch)
+
+
+def test_median_and_nearest_rank_percentile() -> None:
+    assert median([]) is None and percentile([], 0.9) is None
+    assert median([1.0, 3.0, 10.0]) == 3.0
+    assert median([1.0, 3.0, 5.0, 10.0]) == 4.0
+    values = [float(v) for v in range(1, 11)]
+    assert percentile(values, 0.9) == 9.0 and percentile(values, 1.0) == 10.0
+    assert percentile([7.0], 0.9) == 7.0
+
+
+def test_untouched_prospects_are_never_a_zero_nor_an_infinite_time() -> None:
+    now = T0 + 3 * HOUR
+    items = [_q("a", 10), _q("a", 50), _q("a", 90), _q("a", None)]
+    items.append(_q("a", None, start=now - timedelta(minutes=30)))  # waiting, within the SLA
+    speed = speed_of("a", items, HOUR, now)
+    assert (speed.qualified, speed.touched, speed.within_sla) == (5, 3, 2)
+    assert speed.median_minutes == 50.0 and speed.p90_minutes == 90.0
+    assert speed.waiting_beyond_sla == 1
+
+
+def test_groups_slowest_first_and_never_touched_first_of_all() -> None:
+    now = T0 + 2 * HOUR
+    items = [_q("fast", 5), _q("slow", 80), _q("slow", 100), _q("idle", None)]
+    order = [s.group for s in by_group(items, HOUR, now)]
+    assert order == ["idle", "slow", "fast"]
+    idle = by_group(items, HOUR, now)[0]
+    assert idle.median_minutes is None and idle.waiting_beyond_sla == 1
