@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from leadsift.agents.speed import Speed
+
 
 class AssignmentSummary(BaseModel):
     """Who got (or would get) which newly qualified prospects, by owner and by rule."""
@@ -77,18 +79,6 @@ class LoggedCall(BaseModel):
     at: datetime
 
 
-class SpeedRow(BaseModel):
-    """Speed to lead for one group: how fast newly qualified prospects were first touched."""
-
-    group: str
-    qualified: int
-    touched: int
-    within_sla: int
-    median_minutes: float | None
-    p90_minutes: float | None
-    waiting_beyond_sla: int
-
-
 class SpeedReport(BaseModel):
     """Speed to lead per agent, source or team, over a period."""
 
@@ -96,8 +86,8 @@ class SpeedReport(BaseModel):
     sla_minutes: float
     since: datetime
     until: datetime
-    rows: list[SpeedRow]
-    total: SpeedRow
+    rows: list[Speed]
+    total: Speed
 
 
 class WaitingProspect(BaseModel):

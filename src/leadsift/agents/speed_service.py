@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from leadsift.access import repository as access_repository
 from leadsift.agents import call_repository as sql
-from leadsift.agents.schemas import SpeedReport, SpeedRow, WaitingProspect
-from leadsift.agents.speed import Qualified, Speed, by_group, speed_of
+from leadsift.agents.schemas import SpeedReport, WaitingProspect
+from leadsift.agents.speed import Qualified, by_group, speed_of
 from leadsift.errors import InvalidInputError
 from leadsift.qualification import repository as qualification_repository
 from leadsift.qualification.playbook_schema import AssignmentPolicy
@@ -24,10 +24,6 @@ def sla_of(session: Session) -> timedelta:
     version = qualification_repository.active_version(session)
     section = version.document.get("assignment") if version is not None else None
     return AssignmentPolicy.model_validate(section).sla if section else DEFAULT_SLA
-
-
-def _row(speed: Speed) -> SpeedRow:
-    return SpeedRow(**speed.__dict__)
 
 
 def _names(session: Session) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
@@ -76,8 +72,8 @@ def report(
         sla_minutes=limit.total_seconds() / 60,
         since=since,
         until=until,
-        rows=[_row(speed) for speed in by_group(items, limit, now)],
-        total=_row(speed_of("total", items, limit, now)),
+        rows=by_group(items, limit, now),
+        total=speed_of("total", items, limit, now),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Subquery, delete, func, select
 from sqlalchemy.orm import Session
 
 from leadsift.contacts import bulk_repository
@@ -264,3 +264,19 @@ def latest_import_mappings(session: Session) -> list[dict[str, str]]:
         .order_by(ImportBatch.id.desc())
     )
     return [dict(m) for m in session.scalars(query)]
+
+
+def latest_consent(channel: str, purpose: str = "marketing") -> Subquery:
+    """(contact_id, granted) of each contact's latest consent word on CHANNEL for PURPOSE: one
+    grouped pass, to join to the contacts rather than a look-up per contact."""
+    latest_ids = (
+        select(func.max(ConsentRecord.id).label("id"))
+        .where(ConsentRecord.channel == channel, ConsentRecord.purpose == purpose)
+        .group_by(ConsentRecord.contact_id)
+        .subquery()
+    )
+    return (
+        select(ConsentRecord.contact_id, ConsentRecord.granted)
+        .join(latest_ids, latest_ids.c.id == ConsentRecord.id)
+        .subquery()
+    )

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from leadsift.contacts.models import ConsentRecord, Contact
+from leadsift.contacts.models import Contact
+from leadsift.contacts.repository import latest_consent
 from leadsift.kit.bulk import is_postgres
 from leadsift.outreach.models import AudienceExport
 
-_CONSENT = ConsentRecord.__table__.c
 _CONTACTS = Contact.__table__.c
 AD_AUDIENCE = "ad_audience"
 # Fetched a slice at a time: an audience may be a million contacts.
@@ -26,17 +26,7 @@ def audience_facts(
     """(id, email, phone, latest ad_audience consent or None) of every contact CONDITION
     selects, in id order, a slice at a time: the latest consent is one grouped pass joined to
     the contacts, not a look-up per contact."""
-    latest_ids = (
-        select(func.max(_CONSENT.id).label("id"))
-        .where(_CONSENT.channel == AD_AUDIENCE, _CONSENT.purpose == purpose)
-        .group_by(_CONSENT.contact_id)
-        .subquery()
-    )
-    consent = (
-        select(_CONSENT.contact_id, _CONSENT.granted)
-        .join(latest_ids, latest_ids.c.id == _CONSENT.id)
-        .subquery()
-    )
+    consent = latest_consent(AD_AUDIENCE, purpose)
     query = (
         select(_CONTACTS.id, _CONTACTS.email, _CONTACTS.phone, consent.c.granted)
         .select_from(Contact.__table__.outerjoin(consent, consent.c.contact_id == _CONTACTS.id))

@@ -10,6 +10,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ConsentRecord, Contact
+from leadsift.contacts.repository import latest_consent
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert, is_postgres
 from leadsift.kit.sequences import pieces
@@ -97,17 +98,7 @@ def target_facts(
     """(id, email, phone, consent, last purchase, language) of every contact CONDITION selects,
     in id order, a slice at a time: the latest consent and the last purchase as two grouped
     passes joined to the contacts rather than a correlated look-up per contact."""
-    latest_ids = (
-        select(func.max(_CONSENT.id).label("id"))
-        .where(_CONSENT.channel == channel, _CONSENT.purpose == purpose)
-        .group_by(_CONSENT.contact_id)
-        .subquery()
-    )
-    consent = (
-        select(_CONSENT.contact_id, _CONSENT.granted)
-        .join(latest_ids, latest_ids.c.id == _CONSENT.id)
-        .subquery()
-    )
+    consent = latest_consent(channel, purpose)
     purchases = (
         select(_EVENTS.contact_id, func.max(_EVENTS.occurred_at).label("at"))
         .where(_EVENTS.type.in_(list(CONVERSION_EVENTS)), _EVENTS.contact_id.is_not(None))
