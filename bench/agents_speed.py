@@ -175,8 +175,10 @@ def setup_workspace(db: Any) -> None:
 
 def build(url: str, db: Any, count: int) -> dict[str, float]:
     """The whole database up to the measured assignment; seconds of each step."""
-    sqlite, seconds = url.startswith("sqlite"), {}
-    started = time.perf_counter()
+    sqlite, seconds, started = url.startswith("sqlite"), {}, time.perf_counter()
+    if not sqlite:  # WORKAROUND (reported): keys of a 100-member round robin exceed varchar(200)
+        sql(url, "ALTER TABLE round_robin_positions ALTER COLUMN key TYPE varchar(2000)")
+        print("NOTE: round_robin_positions.key widened to varchar(2000) for this bench")
     setup_workspace(db)
     load(url, "contacts", CONTACT_COLUMNS, contact_rows(count, sqlite))
     load(url, "contact_scores", SCORE_COLUMNS, narrow_rows(count, sqlite, predictions=False))
@@ -184,9 +186,8 @@ def build(url: str, db: Any, count: int) -> dict[str, float]:
     seconds["generate_and_load_s"] = time.perf_counter() - started
     started = time.perf_counter()
     with db.unit_of_work() as session:
-        first = assign(session, now=NOW - timedelta(days=3))
-    seconds["first_assign_s"] = time.perf_counter() - started
-    seconds["first_assigned"] = first.assigned
+        first = assign(session, now=NOW - timedelta(days=3)).assigned
+    seconds |= {"first_assign_s": time.perf_counter() - started, "first_assigned": first}
     members: dict[int, list[int]] = defaultdict(list)
     for team_id, user_id in sql(url, "SELECT team_id, user_id FROM team_members"):
         members[team_id].append(user_id)
