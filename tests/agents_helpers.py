@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.access import service as access
 from leadsift.access.schemas import Role
+from leadsift.agents.repository import refresh_ranks
 from leadsift.contacts.models import Contact, ContactPrediction
 from leadsift.qualification import playbooks
 
@@ -62,13 +63,14 @@ def prospects(
 
 
 def predictions(session: Session, priorities: dict[int, float]) -> None:
-    """Give contacts a priority (as `model score` would)."""
+    """Give contacts a priority (as `model score` would, with its call-order refresh)."""
     now = datetime(2026, 11, 30, tzinfo=UTC)
     session.add_all(
         ContactPrediction(contact_id=c, model_id=1, probability=0.5, priority=p, predicted_at=now)
         for c, p in priorities.items()
     )
     session.flush()
+    refresh_ranks(session, list(priorities))
 
 
 def owners_of(session: Session, ids: Sequence[int]) -> dict[int, str | None]:

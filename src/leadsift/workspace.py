@@ -100,7 +100,10 @@ class Workspace:
             path = Path(playbook)
             given = (path.read_text(encoding="utf-8"), path.name)
         with self.database.unit_of_work() as session:
-            return promotion.score(session, playbook=given)
+            summary = promotion.score(session, playbook=given)
+            # Those it qualified go to their agents in the same transaction.
+            agents.assign_new(session, None, utcnow())
+            return summary
 
     def close(self) -> None:
         """Release connections."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from leadsift.access import service as access
 from leadsift.access.models import ContactOwner
 from leadsift.agents import service
-from leadsift.errors import InvalidInputError
+from leadsift.errors import InvalidInputError, PermissionDeniedError
 from tests.agents_helpers import activate, owners_of, people, prospects
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
@@ -162,3 +162,39 @@ def test_manual_assignment_is_audited_without_personal_data(session: Session) ->
     assert entry.actor == "cli" and "p0@example.com" not in str(entry.details)
     with pytest.raises(InvalidInputError, match="exactly one of"):
         service.assign_contact(session, str(contact), to_user="bob", to_team="lyon", caller=None)
+
+
+def test_a_team_round_robin_deals_to_its_agents_only(session: Session) -> None:
+    people(session, "ann", "ben")
+    people(session, "meg", role=access.Role.MANAGER)
+    people(session, "ada", role=access.Role.ADMIN)
+    access.add_team(session, "lyon", ["ann", "ben", "meg", "ada"])
+    activate(session, "assignment:\n  default: {round_robin: {team: lyon}}\n")
+    ids = prospects(session, 4)
+    service.assign(session, now=NOW)
+    assert Counter(owners_of(session, ids).values()) == {"ann": 2, "ben": 2}
+
+
+def test_disabling_an_agent_deals_their_open_prospects_again(session: Session) -> None:
+    _setup(session)
+    ids = prospects(session, 4, source="web")
+    service.assign(session, now=NOW)
+    alices = [i for i, owner in owners_of(session, ids).items() if owner == "alice"]
+    assert len(alices) == 2
+    user, dealt = service.disable_user(session, "alice", now=NOW)
+    assert user.disabled_at is not None and dealt.assigned == 2
+    assert set(owners_of(session, ids).values()) == {"bob", "carol"}
+    released = [
+        e for e in access.audit_log(session, limit=10_000) if e.action == "prospects_released"
+    ]
+    assert released[-1].details == {"prospects": 2}
+
+
+def test_a_manager_gives_prospects_only_within_their_teams(session: Session) -> None:
+    _setup(session)
+    [contact] = prospects(session, 1)
+    access.add_team(session, "lyon", ["boss"])
+    boss = access.caller_of_user(session, access.find_user(session, "boss"))
+    service.assign_contact(session, str(contact), to_user="bob", to_team=None, caller=boss)
+    with pytest.raises(PermissionDeniedError, match="their own teams"):
+        service.assign_contact(session, str(contact), to_user="dave", to_team=None, caller=boss)

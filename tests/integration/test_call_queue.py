@@ -216,3 +216,27 @@ def test_a_call_outside_the_window_or_on_someone_elses_contact_is_refused(
             callback_at=datetime(2026, 12, 6, 11, 0, tzinfo=PARIS),
         )  # fmt: skip
     assert _events(session, contact) == []
+
+
+def test_a_call_the_rules_forbid_cannot_be_logged(session: Session) -> None:
+    [contact] = _queue(session, 1)
+    for days in (27, 20, 13, 6):
+        call_log.log_call(
+            session, "alice", str(contact), "no_answer", now=WEDNESDAY_10_05 - timedelta(days=days)
+        )
+    with pytest.raises(
+        InvalidInputError,
+        match=r"may not be called now: 4 call attempts in the last 30 days \(at most 4\)",
+    ):
+        call_log.log_call(session, "alice", str(contact), "no_answer", now=WEDNESDAY_10_05)
+    assert _events(session, contact).count("call_attempted") == 4
+
+
+def test_an_amount_that_is_not_a_number_is_refused(session: Session) -> None:
+    [contact] = _queue(session, 1)
+    for amount in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(InvalidInputError, match="amount"):
+            call_log.log_call(
+                session, "alice", str(contact), "sale", now=WEDNESDAY_10_05, amount=amount
+            )
+    assert _stage(session, contact) == "qualified"

@@ -380,3 +380,22 @@ def test_value_policy_amounts_are_checked() -> None:
     ]
     given = load_playbook("name: x\neligibility: age > 1\nvalue: {deal: 250}\n", source="p")
     assert (given.value.deal, given.value.call_cost) == (250.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("calling", "message"),
+    [
+        ("{time_zone: Europe/Pariss}", "expected a time zone such as Europe/Paris"),
+        ("{days: []}", "give at least one calling day"),
+        ("{days: [mon, funday]}", "expected a day such as mon"),
+        ("{hours: ['13:00-10:00']}", "start before end"),
+        ("{holidays: FR, holidays_subdivision: '99'}", "no public holidays known"),
+        ("{max_attempts: 0}", "max_attempts is a whole number from 1 to 100"),
+        ("{audience: b2x}", "expected 'b2c' or 'b2b'"),
+    ],
+)
+def test_a_calling_section_is_checked_when_the_playbook_loads(calling: str, message: str) -> None:
+    text = f"name: x\neligibility: age > 1\ncalling: {calling}\n"
+    with pytest.raises(PlaybookError) as raised:
+        load_playbook(text, source="pb.yaml", check_expression=lambda _text, _kind: None)
+    assert message in str(raised.value)

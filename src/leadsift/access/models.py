@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.kit.orm import Base, IdType, JsonType, UtcDateTime
@@ -62,6 +62,19 @@ class ContactOwner(Base):
     __table_args__ = (
         Index("ix_contact_owners_user", "user_id"),
         Index("ix_contact_owners_team", "team_id"),
+        # The call queue reads an agent's (or a team's) open prospects best first, LIMIT k:
+        # one index range in rank order, never a sort of the whole queue.
+        *(
+            Index(
+                f"ix_contact_owners_{owner}_rank",
+                f"{owner}_id",
+                "queue_rank",
+                "contact_id",
+                sqlite_where=text("queue_rank IS NOT NULL"),
+                postgresql_where=text("queue_rank IS NOT NULL"),
+            )
+            for owner in ("user", "team")
+        ),
     )
 
     contact_id: Mapped[int] = mapped_column(
@@ -73,6 +86,10 @@ class ContactOwner(Base):
     rule: Mapped[str] = mapped_column(String(40))
     assigned_by: Mapped[str] = mapped_column(String(60))
     assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Call order, refreshed when scores or stages move (agents.repository.refresh_ranks):
+    # PREDICTED + priority when the model scored the contact, else fit + interest; NULL once
+    # the contact is no longer a qualified prospect (out of the queue).
+    queue_rank: Mapped[float | None] = mapped_column(Float)
 
 
 class AuditEntry(Base):

@@ -297,6 +297,11 @@ def disable_user(session: Session, name: str, caller: Caller | None = None) -> U
     return _user_view(session, user)
 
 
+def find_user_view(session: Session, name: str) -> UserView:
+    """The user called NAME, as listed."""
+    return _user_view(session, find_user(session, name))
+
+
 def _user_view(session: Session, user: User) -> UserView:
     view = UserView.model_validate(user)
     view.teams = repository.teams_of_users(session).get(user.id, [])

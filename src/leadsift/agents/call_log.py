@@ -3,6 +3,7 @@ made (with its audit entry), in one transaction; services flush."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Final
 
@@ -12,7 +13,7 @@ from leadsift.access import service as access
 from leadsift.access.schemas import Caller
 from leadsift.agents import call_repository as sql
 from leadsift.agents import calling
-from leadsift.agents.calls import calling_policy, rules_of, visible_contact
+from leadsift.agents.calls import calling_policy, check_callable, rules_of, visible_contact
 from leadsift.agents.models import Touch
 from leadsift.agents.schemas import LoggedCall
 from leadsift.agents.service import after_events
@@ -56,7 +57,7 @@ def _check_details(
         raise InvalidInputError("--at is only for --outcome callback")
     if outcome == "sale" and amount is None:
         raise InvalidInputError("--outcome sale needs --amount: what the customer bought for")
-    if amount is not None and (outcome != "sale" or amount < 0):
+    if amount is not None and (outcome != "sale" or not math.isfinite(amount) or amount < 0):
         raise InvalidInputError("--amount is a sale's amount, 0 or more, with --outcome sale")
     if outcome == "not_interested":
         chosen = (reason or "not_interested").strip().lower()
@@ -135,10 +136,12 @@ def log_call(
             "logged on qualified prospects; nothing was recorded"
         )
     lost_reason = _check_details(outcome, reason, callback_at, amount, now)
-    rules = rules_of(calling_policy(session)[0])
+    policy = calling_policy(session)[0]
+    rules = rules_of(policy)
     _in_window(now, "a call cannot be logged now", rules)
     if callback_at is not None:
         _in_window(callback_at, "--at is outside the calling hours", rules)
+    check_callable(session, caller, contact.id, now, policy)
     assert caller.user_id is not None  # noqa: S101 — a user's caller has their id
     touch = sql.add_touch(
         session,

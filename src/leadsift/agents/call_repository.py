@@ -4,15 +4,16 @@ touches and call state."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from leadsift.access.models import ContactOwner, User
 from leadsift.agents.models import CallState, Touch
-from leadsift.contacts.models import ConsentRecord, Contact, ContactPrediction, ContactScore
+from leadsift.contacts.models import ConsentRecord, Contact
 from leadsift.kit.bulk import dialect_insert
 from leadsift.outreach.models import Suppression
 from leadsift.qualification.models import StageChange
@@ -21,64 +22,149 @@ from leadsift.qualification.stages import Stage
 _CANDIDATE_COLUMNS = (
     Contact.id,
     Contact.phone,
-    Contact.company,
     ContactOwner.team_id,
+    ContactOwner.queue_rank,
     CallState.callback_at,
     CallState.last_refusal_at,
     CallState.wrong_phone,
-    ContactPrediction.priority,
-    Contact.fit,
-    ContactScore.interest,
 )
 
 
-def queue_page(
-    session: Session,
-    user_id: int,
-    team_ids: Collection[int],
-    now: datetime,
-    *,
-    offset: int,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """An agent's qualified prospects (theirs and their teams' queues) in call order: call-backs
-    that are due first (oldest first), then by priority, else fit + interest, highest first."""
-    mine = ContactOwner.user_id == user_id
-    owned = or_(mine, ContactOwner.team_id.in_(sorted(team_ids))) if team_ids else mine
-    due = case((CallState.callback_at <= now, 0), else_=1)
-    points = func.coalesce(Contact.fit, 0) + func.coalesce(ContactScore.interest, 0)
-    query = (
+@dataclass(frozen=True)
+class QueueFilter:
+    """What SQL can tell of the calling rules, to skip most excluded prospects in the query
+    itself (the pure rules still decide, on what the query returns)."""
+
+    now: datetime
+    refused_before: datetime  # a refusal after this is too recent
+    consent_required: bool  # consumers now need recorded phone consent
+
+
+def _phone_consent() -> Any:
+    """The latest phone consent word of the owner row's contact (NULL when never stated)."""
+    return (
+        select(ConsentRecord.granted)
+        .where(
+            ConsentRecord.contact_id == ContactOwner.contact_id,
+            ConsentRecord.channel == "phone",
+            ConsentRecord.purpose == "marketing",
+        )
+        .order_by(ConsentRecord.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _callable(rules: QueueFilter) -> list[ColumnElement[bool]]:
+    consent = _phone_consent()
+    return [
+        Contact.stage == Stage.QUALIFIED.value,
+        Contact.phone.is_not(None),
+        or_(CallState.callback_at.is_(None), CallState.callback_at <= rules.now),
+        or_(CallState.wrong_phone.is_(None), CallState.wrong_phone != Contact.phone),
+        or_(
+            CallState.last_refusal_at.is_(None),
+            CallState.last_refusal_at <= rules.refused_before,
+        ),
+        consent == true() if rules.consent_required else func.coalesce(consent, true()) == true(),
+    ]
+
+
+def _candidates() -> Any:
+    return (
         select(*_CANDIDATE_COLUMNS)
         .select_from(ContactOwner)
         .join(Contact, Contact.id == ContactOwner.contact_id)
+        .outerjoin(CallState, CallState.contact_id == ContactOwner.contact_id)
+        .where(ContactOwner.queue_rank.is_not(None))
+    )
+
+
+def _owned(user_id: int, team_ids: Collection[int]) -> ColumnElement[bool]:
+    mine = ContactOwner.user_id == user_id
+    return or_(mine, ContactOwner.team_id.in_(sorted(team_ids))) if team_ids else mine
+
+
+def candidate_row(session: Session, contact_id: int) -> dict[str, Any]:
+    """One contact's queue facts (as the queue reads them), owned or not."""
+    query = (
+        select(*_CANDIDATE_COLUMNS)
+        .select_from(Contact)
+        .outerjoin(ContactOwner, ContactOwner.contact_id == Contact.id)
         .outerjoin(CallState, CallState.contact_id == Contact.id)
-        .outerjoin(ContactPrediction, ContactPrediction.contact_id == Contact.id)
-        .outerjoin(ContactScore, ContactScore.contact_id == Contact.id)
-        .where(owned, Contact.stage == Stage.QUALIFIED.value)
-        .order_by(
-            due,
-            CallState.callback_at,
-            ContactPrediction.priority.desc().nulls_last(),
-            points.desc(),
-            Contact.id,
-        )
-        .offset(offset)
+        .where(Contact.id == contact_id)
+    )
+    return dict(session.execute(query).one()._mapping)
+
+
+def due_callbacks(
+    session: Session, user_id: int, team_ids: Collection[int], rules: QueueFilter, limit: int
+) -> list[dict[str, Any]]:
+    """The agent's callable prospects whose call-back is due, oldest call-back first."""
+    query = (
+        _candidates()
+        .where(_owned(user_id, team_ids), CallState.callback_at <= rules.now, *_callable(rules))
+        .order_by(CallState.callback_at, ContactOwner.contact_id)
         .limit(limit)
     )
     return [dict(row._mapping) for row in session.execute(query)]
 
 
+def ranked_page(
+    session: Session,
+    owner: tuple[str, int],
+    rules: QueueFilter,
+    after: tuple[float, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """One owner's (("user", id) or ("team", id)) callable prospects, best first, after the
+    (rank, id) AFTER: one range of the rank index, never a sort of the whole queue."""
+    kind, owner_id = owner
+    column = ContactOwner.user_id if kind == "user" else ContactOwner.team_id
+    query = _candidates().where(column == owner_id, *_callable(rules))
+    if after is not None:
+        rank, contact_id = after
+        query = query.where(
+            or_(
+                ContactOwner.queue_rank < rank,
+                and_(ContactOwner.queue_rank == rank, ContactOwner.contact_id < contact_id),
+            )
+        )
+    query = query.order_by(ContactOwner.queue_rank.desc(), ContactOwner.contact_id.desc())
+    return [dict(row._mapping) for row in session.execute(query.limit(limit))]
+
+
 def queue_size(session: Session, user_id: int, team_ids: Collection[int]) -> int:
-    """How many qualified prospects an agent's queue holds."""
-    mine = ContactOwner.user_id == user_id
-    owned = or_(mine, ContactOwner.team_id.in_(sorted(team_ids))) if team_ids else mine
+    """How many open prospects an agent's queue holds (from the rank index alone)."""
     query = (
         select(func.count())
         .select_from(ContactOwner)
-        .join(Contact, Contact.id == ContactOwner.contact_id)
-        .where(owned, Contact.stage == Stage.QUALIFIED.value)
+        .where(_owned(user_id, team_ids), ContactOwner.queue_rank.is_not(None))
     )
     return int(session.scalar(query) or 0)
+
+
+def exclusion_counts(
+    session: Session, user_id: int, team_ids: Collection[int], rules: QueueFilter
+) -> dict[str, int]:
+    """How many of the agent's prospects each rule SQL can check keeps out now (the first one
+    that applies, in the pure rules' order); "callable" for the others."""
+    consent = _phone_consent()
+    consent_missing = (
+        func.coalesce(consent, false()) == false() if rules.consent_required else false()
+    )
+    code = case(
+        (Contact.stage != Stage.QUALIFIED.value, "closed"),
+        (CallState.callback_at > rules.now, "callback_later"),
+        (CallState.wrong_phone == Contact.phone, "wrong_number"),
+        (Contact.phone.is_(None), "no_phone"),
+        (consent == false(), "phone_consent_withdrawn"),
+        (consent_missing, "phone_consent_required"),
+        (CallState.last_refusal_at > rules.refused_before, "refused_recently"),
+        else_="callable",
+    )
+    query = _candidates().with_only_columns(code, func.count()).where(_owned(user_id, team_ids))
+    return {str(c): int(n) for c, n in session.execute(query.group_by(code))}
 
 
 def call_attempts(

@@ -257,9 +257,15 @@ def _opposition_outdated(facts: CallFacts, now: datetime, rules: CallingRules) -
     )
 
 
+def phone_consent_required(audience: str, now: datetime, rules: CallingRules) -> bool:
+    """Whether calling someone of AUDIENCE at NOW needs their recorded phone consent."""
+    start = rules.phone_consent_from
+    return audience == "b2c" and start is not None and _local(now, rules).date() >= start
+
+
 def _consent_required(facts: CallFacts, now: datetime, rules: CallingRules) -> Exclusion | None:
     start = rules.phone_consent_from
-    if facts.audience != "b2c" or start is None or now.date() < start:
+    if start is None or not phone_consent_required(facts.audience, now, rules):
         return None
     if facts.phone_consent is True:
         return None

@@ -4,6 +4,7 @@ of a call (its touch, its events, the stage it leaves the contact in); services 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ from leadsift.access.schemas import Caller
 from leadsift.agents import call_repository as sql
 from leadsift.agents import calling, optout
 from leadsift.agents import repository as assignment_sql
+from leadsift.agents.repository import PREDICTED
 from leadsift.agents.schemas import Exclusion, NextCall
 from leadsift.contacts import lookup
 from leadsift.contacts.models import Contact
@@ -134,6 +136,44 @@ def _nobody(agent: str, now: datetime, why: Exclusion, **extra: Any) -> NextCall
     return NextCall(agent=agent, at=now, nobody=why, **extra)
 
 
+def queue_filter(
+    policy: CallingPolicy, rules: calling.CallingRules, now: datetime
+) -> sql.QueueFilter:
+    """What the queue's SQL checks of the calling rules at NOW."""
+    return sql.QueueFilter(
+        now=now,
+        refused_before=now - policy.after_refusal,
+        consent_required=calling.phone_consent_required(policy.audience, now, rules),
+    )
+
+
+def _pages(
+    session: Session, caller: Caller, rules: sql.QueueFilter
+) -> Iterator[list[dict[str, Any]]]:
+    """The agent's callable candidates a page at a time: due call-backs, then by rank over
+    their own prospects and their teams' queues (each owner read along its rank index)."""
+    assert caller.user_id is not None  # noqa: S101 — a user's caller has their id
+    seen: set[int] = set()
+    due = sql.due_callbacks(session, caller.user_id, caller.team_ids, rules, _PAGE)
+    seen.update(row["id"] for row in due)
+    yield due
+    owners = [("user", caller.user_id), *(("team", t) for t in sorted(caller.team_ids))]
+    after: tuple[float, int] | None = None
+    while True:
+        batches = [sql.ranked_page(session, owner, rules, after, _PAGE) for owner in owners]
+        found = sorted(
+            (row for batch in batches for row in batch),
+            key=lambda row: (row["queue_rank"], row["id"]),
+            reverse=True,
+        )
+        page = found[:_PAGE]
+        yield [row for row in page if row["id"] not in seen]
+        # Done when every owner's range ran out and the page took all that was read.
+        if not page or (len(found) <= _PAGE and all(len(b) < _PAGE for b in batches)):
+            return
+        after = (page[-1]["queue_rank"], page[-1]["id"])
+
+
 def next_call(session: Session, agent: str, now: datetime) -> NextCall:
     """The agent's next prospect to call now, or nobody and why."""
     caller = access.as_user(session, agent)
@@ -144,12 +184,9 @@ def next_call(session: Session, agent: str, now: datetime) -> NextCall:
     if closed is not None:
         waiting = sql.queue_size(session, caller.user_id, caller.team_ids)
         return _nobody(agent, now, _exclusion(closed), waiting=waiting)
+    prefilter = queue_filter(policy, rules, now)
     excluded: Counter[str] = Counter()
-    offset = 0
-    while True:
-        rows = sql.queue_page(
-            session, caller.user_id, caller.team_ids, now, offset=offset, limit=_PAGE
-        )
+    for rows in _pages(session, caller, prefilter):
         facts = _Facts(session, rows, now, policy) if rows else None
         for row in rows:
             assert facts is not None  # noqa: S101 — made for a non-empty page
@@ -158,11 +195,14 @@ def next_call(session: Session, agent: str, now: datetime) -> NextCall:
                 excluded[why.code] += 1
             elif _taken(session, caller, row, now):
                 return _details(session, caller, agent, row, now, policy, locale)
-        offset += len(rows)
-        if len(rows) < _PAGE:
-            break
+    # Nobody: why, from the rules SQL checks over the whole queue and those checked here.
+    counts = sql.exclusion_counts(session, caller.user_id, caller.team_ids, prefilter)
+    counts.pop("closed", None)
+    counts.pop("callable", None)
+    excluded.update(counts)
+    waiting = sum(excluded.values())
     return _nobody(
-        agent, now, _empty_queue(offset, excluded), excluded=dict(excluded), waiting=offset
+        agent, now, _empty_queue(waiting, excluded), excluded=dict(excluded), waiting=waiting
     )
 
 
@@ -183,6 +223,24 @@ def _taken(session: Session, caller: Caller, row: dict[str, Any], now: datetime)
         details = {"user_id": caller.user_id, "from_team_id": row["team_id"]}
         access.audit(session, caller, "claimed", ("contact", row["id"]), details=details, at=now)
     return taken
+
+
+def check_callable(
+    session: Session, caller: Caller, contact_id: int, now: datetime, policy: CallingPolicy
+) -> None:
+    """Refuse a call the rules forbid for this contact now (a call-back asked for later does
+    not forbid it); a prospect from a team's queue becomes the caller's."""
+    row = sql.candidate_row(session, contact_id)
+    rules = rules_of(policy)
+    found = calling.contact_exclusion(_Facts(session, [row], now, policy).of(row), now, rules)
+    wrong = _queue_exclusion({**row, "callback_at": None}, now)
+    why = wrong or (_exclusion(found) if found is not None else None)
+    if why is not None:
+        raise InvalidInputError(
+            f"contact {contact_id} may not be called now: {why.message.rstrip('.')}; "
+            "nothing was recorded"
+        )
+    _taken(session, caller, row, now)
 
 
 def _empty_queue(waiting: int, excluded: Counter[str]) -> Exclusion:
@@ -213,13 +271,14 @@ def _details(  # noqa: PLR0917 — the queue's state, passed on as it is
         for change in qualification_repository.history(session, contact.id)[-10:]
     ]
     due = row["callback_at"] if row["callback_at"] is not None else None
+    rank = row["queue_rank"]
     return NextCall(
         agent=agent,
         at=now,
         contact=shown,
         reason="callback_due" if due is not None else "highest_priority",
         callback_due=due,
-        priority=row["priority"],
+        priority=rank - PREDICTED if rank is not None and rank >= PREDICTED / 2 else None,
         history=history,
         calls=sql.touches_of(session, contact.id),
         explanation=_explanation(session, contact.id, now),

@@ -88,14 +88,18 @@ def user_update(  # noqa: PLR0917 — one parameter per CLI option
 
 @user_app.command("disable")
 def user_disable(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
-    """Disable a user: their API keys stop working and assignment skips them."""
+    """Disable a user: their API keys stop working, assignment skips them, and their open
+    prospects are dealt again by the playbook's rules."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        user = access.disable_user(session, name)
+        user, dealt = service.disable_user(session, name)
     if cli.json_output:
-        emit_json(user)
-    else:
-        _print_user(f"Disabled user {user.name}", user)
+        emit_json({**user.model_dump(mode="json"), "prospects_dealt_again": dealt})
+        return
+    _print_user(f"Disabled user {user.name}", user)
+    if dealt.waiting:
+        owners = ", ".join(f"{owner} {n}" for owner, n in dealt.by_owner.items()) or "nobody"
+        stdout.print(f"{dealt.waiting} open prospects dealt again: {owners}", markup=False)
 
 
 @user_app.command("list")

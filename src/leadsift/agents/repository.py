@@ -6,17 +6,50 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, update
+from sqlalchemy import ColumnElement, case, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from leadsift.access.models import ContactOwner
 from leadsift.agents.models import RoundRobinPosition
-from leadsift.contacts.models import Contact
+from leadsift.contacts.models import Contact, ContactPrediction, ContactScore
 from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.stages import Stage
 
 NO_RULE = -1
+# Ranks of contacts the model scored sit above any fit + interest: the queue takes predicted
+# prospects first, by priority, then the others by points (two scales never compared).
+PREDICTED = 1e12
+
+
+def _rank() -> Any:
+    """The call-order rank of the owner row's contact, as a scalar subquery (NULL if closed)."""
+    points = func.coalesce(Contact.fit, 0) + func.coalesce(ContactScore.interest, 0)
+    value = case(
+        (Contact.stage != Stage.QUALIFIED.value, None),
+        (ContactPrediction.priority.is_not(None), PREDICTED + ContactPrediction.priority),
+        else_=points,
+    )
+    return (
+        select(value)
+        .select_from(Contact)
+        .outerjoin(ContactPrediction, ContactPrediction.contact_id == Contact.id)
+        .outerjoin(ContactScore, ContactScore.contact_id == Contact.id)
+        .where(Contact.id == ContactOwner.contact_id)
+        .scalar_subquery()
+    )
+
+
+def refresh_ranks(session: Session, contact_ids: Collection[int] | None) -> None:
+    """Recompute the call order of these contacts' owner rows (all of them with None)."""
+    statement = (
+        update(ContactOwner).values(queue_rank=_rank()).execution_options(synchronize_session=False)
+    )
+    if contact_ids is None:
+        session.execute(statement)
+        return
+    for piece in pieces(sorted(contact_ids)):
+        session.execute(statement.where(ContactOwner.contact_id.in_(piece)))
 
 
 def waiting_prospects(
@@ -57,6 +90,25 @@ def set_owner(session: Session, contact_id: int, values: dict[str, Any]) -> None
     insert = dialect_insert(session)
     statement = insert(ContactOwner).values(contact_id=contact_id, **values)
     session.execute(statement.on_conflict_do_update(index_elements=["contact_id"], set_=values))
+
+
+def release_open(session: Session, user_id: int) -> list[int]:
+    """Take USER_ID's qualified prospects back (their other contacts keep them as owner)."""
+    open_ids = select(Contact.id).where(Contact.stage == Stage.QUALIFIED.value)
+    ids = list(
+        session.scalars(
+            select(ContactOwner.contact_id).where(
+                ContactOwner.user_id == user_id, ContactOwner.contact_id.in_(open_ids)
+            )
+        )
+    )
+    for piece in pieces(ids):
+        session.execute(
+            delete(ContactOwner)
+            .where(ContactOwner.contact_id.in_(piece))
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def claim_from_team(

@@ -8,6 +8,7 @@ what with `dry_run`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Collection
@@ -19,12 +20,12 @@ from sqlalchemy.orm import Session
 from leadsift.access import repository as access_repository
 from leadsift.access import service as access
 from leadsift.access.models import Team, User
-from leadsift.access.schemas import Caller
+from leadsift.access.schemas import Caller, Role, UserView
 from leadsift.agents import repository
 from leadsift.agents.round_robin import Member, distribute
 from leadsift.agents.schemas import AssignmentSummary, OwnerView
 from leadsift.contacts import lookup
-from leadsift.errors import InvalidInputError
+from leadsift.errors import InvalidInputError, PermissionDeniedError
 from leadsift.kit.clock import utcnow
 from leadsift.qualification import repository as qualification_repository
 from leadsift.qualification.playbook_schema import AssignmentPolicy, AssignTo, RoundRobin
@@ -159,13 +160,17 @@ def _pool(run: _Run, robin: RoundRobin) -> list[User]:
     if robin.users:
         return [run.users[name] for name in robin.users]
     by_id = {user.id: user for user in run.users.values()}
-    return [by_id[i] for i in run.members[robin.team or ""] if i in by_id]
+    # A team's managers and admins see its prospects; only its agents are dealt them.
+    members = [by_id[i] for i in run.members[robin.team or ""] if i in by_id]
+    return [user for user in members if user.role == Role.AGENT.value]
 
 
 def _key(run: _Run, label: str, pool: list[User]) -> str:
-    """The round robin's name: the playbook, the rule, and who it deals to."""
-    playbook = run.playbook.rsplit("@", 1)[0]
-    return f"{playbook}:{label}:" + ",".join(user.name for user in pool)
+    """The round robin's name: the playbook, the rule, and (as a short hash) who it deals to —
+    a new pool starts afresh."""
+    playbook = run.playbook.rsplit("@", 1)[0][:120]
+    members = hashlib.sha256(",".join(user.name for user in pool).encode()).hexdigest()[:16]
+    return f"{playbook}:{label}:{members}"
 
 
 def _round_robin(run: _Run, ids: list[int], label: str, target: AssignTo) -> list[int]:
@@ -220,7 +225,7 @@ def assign(
         note = "the active playbook has no `assignment` section: nobody is assigned"
         return _nothing(None, dry_run, [note])
     playbook, policy = found
-    conditions = [where_condition(session, rule.when) for rule in policy.rules]
+    conditions = [where_condition(session, rule.when, now) for rule in policy.rules]
     waiting = repository.waiting_prospects(
         session, [c for c in conditions if c is not None], contact_ids
     )
@@ -232,6 +237,7 @@ def assign(
     _decide(run, policy, waiting)
     if not dry_run and run.rows:
         repository.add_owners(session, run.rows)
+        repository.refresh_ranks(session, [int(str(row["contact_id"])) for row in run.rows])
         for key, state in run.states.items():
             repository.save_round_robin_state(session, key, state, now)
         session.flush()
@@ -285,14 +291,51 @@ def after_events(session: Session, contact_ids: set[int], now: datetime) -> None
 
 
 def assign_new(session: Session, contact_ids: Collection[int] | None, now: datetime) -> str | None:
-    """Assign prospects that just qualified; a broken rule (a user who does not exist) leaves
-    them waiting — shown by `leadsift assign` and `speed waiting` — rather than refusing the
-    events or the scoring that qualified them. Returns the problem, if any."""
+    """Assign prospects that just qualified and refresh the call order of those whose scores or
+    stage moved (everyone's with None); a broken rule (a user who does not exist) leaves them
+    waiting — shown by `leadsift assign` and `speed waiting` — rather than refusing the events
+    or the scoring that qualified them. Returns the problem, if any."""
+    repository.refresh_ranks(session, contact_ids)
     try:
         assign(session, contact_ids=contact_ids, now=now)
     except InvalidInputError as problem:
         return problem.message
     return None
+
+
+def disable_user(
+    session: Session, name: str, *, caller: Caller | None = None, now: datetime | None = None
+) -> tuple[UserView, AssignmentSummary]:
+    """Disable a user (their keys stop working) and deal their open prospects again by the
+    rules, so nobody is left waiting in a queue no one works."""
+    user = access.disable_user(session, name, caller)
+    released = repository.release_open(session, user.id)
+    if released:
+        details = {"prospects": len(released)}
+        access.audit(session, caller, "prospects_released", ("user", user.id), details=details)
+    summary = assign_new_summary(session, released, now or utcnow())
+    return access.find_user_view(session, name), summary
+
+
+def assign_new_summary(
+    session: Session, contact_ids: Collection[int], now: datetime
+) -> AssignmentSummary:
+    """Assign CONTACT_IDS if any are waiting (nothing to do for none)."""
+    if not contact_ids:
+        return _nothing(None, False)
+    return assign(session, contact_ids=contact_ids, now=now)
+
+
+def _check_manager(caller: Caller | None, user: User | None, team: Team | None) -> None:
+    """A manager gives prospects only to their teams' members and queues."""
+    if caller is None or caller.role is not Role.MANAGER:
+        return
+    if (user is not None and user.id not in caller.user_ids) or (
+        team is not None and team.id not in caller.team_ids
+    ):
+        raise PermissionDeniedError(
+            "a manager gives prospects to the members and queues of their own teams only"
+        )
 
 
 def assign_contact(
@@ -312,6 +355,7 @@ def assign_contact(
     team = access.find_team(session, to_team) if to_team is not None else None
     if user is not None and user.disabled_at is not None:
         raise InvalidInputError(f"user {user.name!r} is disabled: choose someone else")
+    _check_manager(caller, user, team)
     now = utcnow()
     values: dict[str, object] = {
         "user_id": user.id if user else None,

@@ -63,6 +63,8 @@ def qualify(
     cli = state(ctx)
     with cli.unit_of_work(dry_run=dry_run) as session:
         summary = service.qualify(session, _read(playbook), playbook.name, dry_run=dry_run)
+        if not dry_run:
+            run_after_moves(session, None)  # fit points moved: the call order too
     if cli.json_output:
         emit_json(summary)
         return
@@ -166,7 +168,8 @@ def after_moves(hook: AfterMoves) -> None:
     _after_moves.append(hook)
 
 
-def _run_hooks(session: Session, contact_ids: set[int] | None) -> None:
+def run_after_moves(session: Session, contact_ids: set[int] | None) -> None:
+    """Run the hooks after stages or scores moved (CONTACT_IDS, or everyone with None)."""
     for hook in _after_moves:
         problem = hook(session, contact_ids, utcnow())
         if isinstance(problem, str):
@@ -189,7 +192,7 @@ def set_stage(  # noqa: PLR0917 — one parameter per CLI option
         change = service.set_stage(
             session, ref, target, reason, actor=who, region=cli.settings.default_region, note=note
         )
-        _run_hooks(session, {change.contact_id})
+        run_after_moves(session, {change.contact_id})
     if cli.json_output:
         emit_json(change)
     else:
@@ -212,7 +215,7 @@ def score(
     with cli.unit_of_work(dry_run=dry_run) as session:
         summary = promotion.score(session, playbook=given, dry_run=dry_run)
         if not dry_run:
-            _run_hooks(session, None)
+            run_after_moves(session, None)
     if cli.json_output:
         emit_json(summary)
         return

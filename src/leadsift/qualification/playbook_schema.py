@@ -8,7 +8,9 @@ import math
 import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import phonenumbers
 from pydantic import (
     AfterValidator,
@@ -297,16 +299,39 @@ def _hours(value: object) -> str:
     return text.replace(" ", "")
 
 
+def _time_zone(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        ZoneInfo(text)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise problem(f"expected a time zone such as Europe/Paris, got {describe(value)}") from None
+    return text
+
+
+def _some_days(days: tuple[str, ...]) -> tuple[str, ...]:
+    if not days:
+        raise problem("give at least one calling day, e.g. [mon, tue, wed, thu, fri]")
+    return days
+
+
+def _attempts(value: int) -> int:
+    if not 1 <= value <= 100:
+        raise problem(f"max_attempts is a whole number from 1 to 100, got {value}")
+    return value
+
+
 class CallingPolicy(_Document):
     """When and how often people may be called (French rules by default)."""
 
-    time_zone: Annotated[str, PlainValidator(_criteria)] = "Europe/Paris"
-    days: tuple[Annotated[str, PlainValidator(_day)], ...] = _DAYS[:5]
+    time_zone: Annotated[str, PlainValidator(_time_zone)] = "Europe/Paris"
+    days: Annotated[
+        tuple[Annotated[str, PlainValidator(_day)], ...], AfterValidator(_some_days)
+    ] = _DAYS[:5]
     hours: tuple[Annotated[str, PlainValidator(_hours)], ...] = ("10:00-13:00", "14:00-20:00")
     # Public holidays of this country (and subdivision, e.g. FR + "57" for Moselle); null: none.
     holidays: Annotated[str, PlainValidator(_region)] | None = "FR"
     holidays_subdivision: str | None = None
-    max_attempts: Annotated[StrictInt, AfterValidator(_positive)] = 4
+    max_attempts: Annotated[StrictInt, AfterValidator(_attempts)] = 4
     attempts_window: Duration = timedelta(days=30)
     after_refusal: Duration = timedelta(days=60)
     opposition_max_age: Duration = timedelta(days=30)
@@ -316,6 +341,20 @@ class CallingPolicy(_Document):
     audience: Literal["b2c", "b2b"] = "b2c"
     # What the agent says, by language (Jinja2 with the contact's fields).
     script: dict[Literal["fr", "en"], Annotated[str, PlainValidator(_label)]] = {}
+
+    @model_validator(mode="after")
+    def _known_holidays(self) -> CallingPolicy:
+        if self.holidays is None:
+            return self
+        try:
+            holidays.country_holidays(self.holidays, subdiv=self.holidays_subdivision, years=2026)
+        except NotImplementedError:
+            raise problem(
+                f"no public holidays known for the country {self.holidays} "
+                f"(subdivision {self.holidays_subdivision!r}): write `holidays: null` to call on "
+                "every listed day, or fix the code"
+            ) from None
+        return self
 
 
 class Playbook(_Document):

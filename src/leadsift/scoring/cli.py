@@ -21,7 +21,7 @@ from leadsift.kit.cli import (
 )
 from leadsift.kit.clock import utcnow
 from leadsift.qualification import service as lifecycle
-from leadsift.qualification.cli import print_explanation
+from leadsift.qualification.cli import print_explanation, run_after_moves
 from leadsift.scoring import service
 from leadsift.scoring.schemas import ModelView, TrainRequest, TrainSummary
 
@@ -184,6 +184,7 @@ def model_score(ctx: typer.Context) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         run = service.score_everyone(session, utcnow())
+        run_after_moves(session, None)  # new priorities: the call order follows
     if cli.json_output:
         emit_json(run)
         return

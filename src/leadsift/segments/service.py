@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -22,12 +23,14 @@ from leadsift.segments.repository import WorkspaceSqlFields
 DEFAULT_LIST_FIELDS = ("id", "email", "phone", "first_name", "last_name", "stage")
 
 
-def where_condition(session: Session, expression: str | None) -> ColumnElement[bool] | None:
-    """The SQL condition of a --where expression (None selects every contact)."""
+def where_condition(
+    session: Session, expression: str | None, now: datetime | None = None
+) -> ColumnElement[bool] | None:
+    """The SQL condition of a --where expression as of NOW (None selects every contact)."""
     if expression is None:
         return None
     criteria = compile_criteria(expression, field_registry(session))
-    return to_sql(criteria, WorkspaceSqlFields(), Moment(utcnow()))
+    return to_sql(criteria, WorkspaceSqlFields(), Moment(now or utcnow()))
 
 
 def count(session: Session, expression: str | None) -> int:

@@ -171,6 +171,7 @@ def upgrade() -> None:
         sa.Column("rule", sa.String(length=40), nullable=False),
         sa.Column("assigned_by", sa.String(length=60), nullable=False),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("queue_rank", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],
@@ -187,6 +188,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_contact_owners_team", "contact_owners", ["team_id"], unique=False)
     op.create_index("ix_contact_owners_user", "contact_owners", ["user_id"], unique=False)
+    for owner in ("user", "team"):
+        op.create_index(
+            f"ix_contact_owners_{owner}_rank",
+            "contact_owners",
+            [f"{owner}_id", "queue_rank", "contact_id"],
+            unique=False,
+            sqlite_where=sa.text("queue_rank IS NOT NULL"),
+            postgresql_where=sa.text("queue_rank IS NOT NULL"),
+        )
     op.create_table(
         "team_members",
         sa.Column("team_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
