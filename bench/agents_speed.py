@@ -176,9 +176,6 @@ def setup_workspace(db: Any) -> None:
 def build(url: str, db: Any, count: int) -> dict[str, float]:
     """The whole database up to the measured assignment; seconds of each step."""
     sqlite, seconds, started = url.startswith("sqlite"), {}, time.perf_counter()
-    if not sqlite:  # WORKAROUND (reported): keys of a 100-member round robin exceed varchar(200)
-        sql(url, "ALTER TABLE round_robin_positions ALTER COLUMN key TYPE varchar(2000)")
-        print("NOTE: round_robin_positions.key widened to varchar(2000) for this bench")
     setup_workspace(db)
     load(url, "contacts", CONTACT_COLUMNS, contact_rows(count, sqlite))
     load(url, "contact_scores", SCORE_COLUMNS, narrow_rows(count, sqlite, predictions=False))

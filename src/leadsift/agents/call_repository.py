@@ -15,6 +15,7 @@ from leadsift.access.models import ContactOwner, User
 from leadsift.agents.models import CallState, Touch
 from leadsift.contacts.models import ConsentRecord, Contact
 from leadsift.kit.bulk import dialect_insert
+from leadsift.kit.sequences import pieces
 from leadsift.outreach.models import Suppression
 from leadsift.qualification.models import StageChange
 from leadsift.qualification.stages import Stage
@@ -100,14 +101,26 @@ def candidate_row(session: Session, contact_id: int) -> dict[str, Any]:
 def due_callbacks(
     session: Session, user_id: int, team_ids: Collection[int], rules: QueueFilter, limit: int
 ) -> list[dict[str, Any]]:
-    """The agent's callable prospects whose call-back is due, oldest call-back first."""
-    query = (
-        _candidates()
-        .where(_owned(user_id, team_ids), CallState.callback_at <= rules.now, *_callable(rules))
-        .order_by(CallState.callback_at, ContactOwner.contact_id)
-        .limit(limit)
-    )
-    return [dict(row._mapping) for row in session.execute(query)]
+    """The agent's callable prospects whose call-back is due, oldest call-back first.
+
+    Read from the due call-backs (a range of their index, all agents' together — few) and then
+    their owners by key, so a large team queue is never scanned for the few due in it.
+    """
+    due = select(CallState.contact_id).where(CallState.callback_at <= rules.now)
+    found: list[dict[str, Any]] = []
+    for piece in pieces(list(session.scalars(due.order_by(CallState.callback_at)))):
+        query = (
+            _candidates()
+            .where(ContactOwner.contact_id.in_(piece), _owned(user_id, team_ids))
+            .where(*_callable(rules))
+            .order_by(CallState.callback_at, ContactOwner.contact_id)
+            .limit(limit - len(found))
+        )
+        found += [dict(row._mapping) for row in session.execute(query)]
+        if len(found) >= limit:
+            break
+    found.sort(key=lambda row: (row["callback_at"], row["id"]))
+    return found
 
 
 def ranked_page(
