@@ -12,6 +12,7 @@ from leadsift.access.cli import apikey_app
 from leadsift.agents import service as agents
 from leadsift.agents.cli import register as register_agents
 from leadsift.agents.optout_cli import optout_app
+from leadsift.analytics.cli import register as register_analytics
 from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
 from leadsift.contacts.cli import after_import, contacts_app, import_app
@@ -53,6 +54,7 @@ register_tracking(app)
 register_backup(app)
 register_outreach(app)
 register_agents(app)
+register_analytics(app)
 after_moves(agents.assign_new)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from leadsift.access import models as access_models
 from leadsift.agents import models as agents_models
+from leadsift.analytics import models as analytics_models
 from leadsift.contacts import models as contacts_models
 from leadsift.engagement import models as engagement_models
 from leadsift.kit.orm import Base
@@ -16,6 +17,7 @@ metadata = Base.metadata
 __all__ = [
     "access_models",
     "agents_models",
+    "analytics_models",
     "contacts_models",
     "engagement_models",
     "metadata",

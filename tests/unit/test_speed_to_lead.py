@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadsift.agents.speed import Qualified, by_group, median, percentile, speed_of
+from leadsift.agents.speed import Qualified, by_group, speed_of
+from leadsift.kit.stats import median, percentile
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -6,10 +6,11 @@ SLA or not), never as a zero nor as an infinite time, so medians describe touche
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from leadsift.kit.stats import median, percentile
 
 
 @dataclass(frozen=True)
@@ -32,25 +33,6 @@ class Speed:
     median_minutes: float | None
     p90_minutes: float | None
     waiting_beyond_sla: int
-
-
-def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
-    """The FRACTION percentile (nearest rank) of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(math.ceil(fraction * len(sorted_values)), 1)
-    return sorted_values[rank - 1]
-
-
-def median(sorted_values: Sequence[float]) -> float | None:
-    """The median of already sorted values (mean of the middle two when even); None when empty."""
-    n = len(sorted_values)
-    if not n:
-        return None
-    middle = n // 2
-    if n % 2:
-        return sorted_values[middle]
-    return (sorted_values[middle - 1] + sorted_values[middle]) / 2
 
 
 def speed_of(group: str, items: Iterable[Qualified], sla: timedelta, now: datetime) -> Speed:

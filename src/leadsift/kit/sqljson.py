@@ -135,3 +135,23 @@ epoch_seconds = portable_function(
     postgresql="date_part('epoch', {})",
     type_=Float(),
 )
+# The UTC calendar day of a timestamp column, as 'YYYY-MM-DD' text (SQLite stores UTC text).
+utc_day = portable_function(
+    "utc_day",
+    sqlite="substr({}, 1, 10)",
+    postgresql="to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    type_=String(),
+)
+# The Monday (UTC) of a timestamp's week and its month, as text: cohorts of entry.
+utc_week = portable_function(
+    "utc_week",
+    sqlite="date(substr({}, 1, 10), 'weekday 0', '-6 days')",
+    postgresql="to_char(date_trunc('week', ({}) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+    type_=String(),
+)
+utc_month = portable_function(
+    "utc_month",
+    sqlite="substr({}, 1, 7)",
+    postgresql="to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM')",
+    type_=String(),
+)

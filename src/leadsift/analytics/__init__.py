@@ -1,0 +1,1 @@
+"""Analytics: the funnel, costs and revenue, ROI, attribution and lift."""

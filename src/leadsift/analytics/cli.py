@@ -1,0 +1,136 @@
+"""`leadsift report funnel|reasons|roi|lift|…` and `leadsift cost add|import|list`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from leadsift.analytics import charts, funnel, rendering
+from leadsift.analytics.rendering import Report
+from leadsift.errors import InvalidInputError
+from leadsift.kit.cli import CliState, state, stdout, write_atomically
+from leadsift.kit.clock import utcnow
+
+report_app = typer.Typer(help="Reports: funnel, reasons, ROI, lift, …", no_args_is_help=True)
+
+By = Annotated[str, typer.Option("--by", help="Split by this dimension.")]
+Since = Annotated[str | None, typer.Option("--from", help="From this date (YYYY-MM-DD).")]
+Until = Annotated[str | None, typer.Option("--to", help="Up to this date, excluded.")]
+Format = Annotated[str, typer.Option("--format", help="table, json, csv, html or png.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Write to this file.")]
+DEFAULT_DAYS = 365
+
+
+def day(text: str | None, option: str) -> datetime | None:
+    """A date (YYYY-MM-DD) as midnight UTC."""
+    if text is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text.strip()), time(0), tzinfo=UTC)
+    except ValueError:
+        raise InvalidInputError(f"{option} {text!r}: give a date such as 2026-11-01") from None
+
+
+def period(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    """The report's period: --from/--to, by default the last 365 days up to tomorrow."""
+    end = day(until, "--to") or datetime.combine(
+        utcnow().date() + timedelta(days=1), time(0), tzinfo=UTC
+    )
+    start = day(since, "--from") or end - timedelta(days=DEFAULT_DAYS)
+    return start, end
+
+
+def _check_format(fmt: str, out: Path | None) -> str:
+    fmt = fmt.strip().lower()
+    if fmt not in rendering.FORMATS:
+        raise InvalidInputError(f"--format {fmt!r}: choose one of {', '.join(rendering.FORMATS)}")
+    if fmt == "png" and out is None:
+        raise InvalidInputError("--format png needs --out FILE.png")
+    if out is not None and not out.parent.is_dir():
+        raise InvalidInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    return fmt
+
+
+def emit(cli: CliState, report: Report, fmt: str, out: Path | None) -> None:
+    """Show or write a report in FORMAT (the global --json means json)."""
+    fmt = "json" if cli.json_output and fmt == "table" else fmt
+    if fmt == "png":
+        assert out is not None  # noqa: S101 — checked by _check_format
+        data = charts.chart_png(report)
+        temp = out.with_name(f".{out.name}.tmp")
+        temp.write_bytes(data)
+        temp.replace(out)
+        stdout.print(f"wrote {out}", markup=False) if not cli.json_output else None
+        return
+    if fmt == "table" and out is None:
+        _print_table(report)
+        return
+    text = {
+        "table": lambda: "\n".join("\t".join(r) for r in rendering.table_rows(report)),
+        "json": lambda: rendering.render_json(report),
+        "csv": lambda: rendering.render_csv(report),
+        "html": lambda: rendering.render_html(
+            report, charts.chart_svg(report) if report.chart and report.rows else None
+        ),
+    }[fmt]()
+    if out is None:
+        stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        write_atomically(out, text)
+
+
+def _print_table(report: Report) -> None:
+    table = Table(*rendering.table_headers(report), title=report.title)
+    for row in rendering.table_rows(report):
+        table.add_row(*row)
+    stdout.print(table)
+    for note in report.notes:
+        stdout.print(note, markup=False)
+
+
+def _run(
+    ctx: typer.Context, fmt: str, out: Path | None, build: Callable[[Session], Report]
+) -> None:
+    cli = state(ctx)
+    fmt = _check_format(fmt, out)
+    with cli.unit_of_work() as session:
+        report = build(session)
+    emit(cli, report, fmt, out)
+
+
+@report_app.command("funnel")
+def report_funnel(  # noqa: PLR0917 — one parameter per CLI option
+    ctx: typer.Context,
+    by: By = "all",
+    since: Since = None,
+    until: Until = None,
+    fmt: Format = "table",
+    out: Out = None,
+) -> None:
+    """Contacts → leads → qualified → customers: step and overall rates, time to convert."""
+    start, end = period(since, until)
+    _run(
+        ctx, fmt, out,
+        lambda s: funnel.funnel(s, by=by, since=start, until=end, now=utcnow()),
+    )  # fmt: skip
+
+
+@report_app.command("reasons")
+def report_reasons(
+    ctx: typer.Context, since: Since = None, until: Until = None, fmt: Format = "table",
+    out: Out = None,
+) -> None:  # fmt: skip
+    """Unqualified and lost contacts by reason."""
+    start, end = period(since, until)
+    _run(ctx, fmt, out, lambda s: funnel.reasons(s, since=start, until=end, now=utcnow()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` to the root CLI."""
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,103 @@
+"""ORM models of analytics: costs as recorded, and the rollups the reports read (each kept up
+to date from the stage history and the event log by a cursor: idempotent and resumable)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadsift.kit.orm import Base, IdType, UtcDateTime
+
+
+class Cost(Base):
+    """Money spent on a campaign (on a day, through a channel, from a source)."""
+
+    __tablename__ = "costs"
+    __table_args__ = (Index("ix_costs_campaign_day", "campaign", "spent_on"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[float] = mapped_column(Float)
+    spent_on: Mapped[date] = mapped_column(Date)
+    # The file and row it came from (`cost import`), so a re-import is not counted twice.
+    origin: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RollupCursor(Base):
+    """How far a rollup has read its source table (the last id taken in)."""
+
+    __tablename__ = "rollup_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_id: Mapped[int] = mapped_column(IdType)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FunnelFact(Base):
+    """One contact's way through the funnel: when it first reached each stage, why it left,
+    and what brought it (its first campaign and UTM campaign)."""
+
+    __tablename__ = "funnel_facts"
+    __table_args__ = (Index("ix_funnel_facts_entered", "entered_at"),)
+
+    contact_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lead_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    qualified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    customer_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unqualified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unqualified_reason: Mapped[str | None] = mapped_column(String(40))
+    lost_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lost_reason: Mapped[str | None] = mapped_column(String(40))
+    # The first campaign (and channel) that reached the contact, and its first UTM campaign.
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(40))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    touched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class EventDay(Base):
+    """Events of one day, type, campaign and UTM source/campaign: how many, from how many
+    contacts' events, and their amounts (purchases)."""
+
+    __tablename__ = "event_days"
+    # Key columns hold "" rather than NULL: a unique index treats NULLs as all different.
+    __table_args__ = (
+        Index(
+            "uq_event_days_key", "day", "type", "campaign", "utm_source", "utm_campaign",
+            unique=True,
+        ),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    type: Mapped[str] = mapped_column(String(64))
+    campaign: Mapped[str] = mapped_column(String(200))
+    utm_source: Mapped[str] = mapped_column(String(200))
+    utm_campaign: Mapped[str] = mapped_column(String(200))
+    events: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[float] = mapped_column(Float)
+
+
+class AttributionCredit(Base):
+    """The share of one conversion a touch key earns under one attribution model."""
+
+    __tablename__ = "attribution_credits"
+
+    conversion_id: Mapped[int] = mapped_column(IdType, primary_key=True)  # the event's id
+    model: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    converted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    credit: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)
+    touches: Mapped[int] = mapped_column(Integer)

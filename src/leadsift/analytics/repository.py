@@ -1,0 +1,114 @@
+"""SQL of the reports: the funnel by a dimension, from the funnel rollup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.orm import Session
+
+from leadsift.access.models import ContactOwner, User
+from leadsift.analytics.models import FunnelFact
+from leadsift.contacts.models import Contact
+from leadsift.kit.sqljson import epoch_seconds, utc_month, utc_week
+
+# Contacts still on their way (neither converted nor out of the funnel now).
+OPEN_STAGES: Final = ("contact", "lead", "qualified")
+# What a funnel can be split by, and the SQL of each.
+DIMENSIONS: Final[dict[str, Any]] = {
+    "all": literal("all"),
+    "cohort_week": utc_week(FunnelFact.entered_at),
+    "cohort_month": utc_month(FunnelFact.entered_at),
+    "source": Contact.source,
+    "region": Contact.region,
+    "utm_campaign": FunnelFact.utm_campaign,
+    "campaign": FunnelFact.campaign,
+    "channel": FunnelFact.channel,
+    "agent": User.name,
+}
+
+
+def _reached(*columns: Any) -> Any:
+    """How many contacts reached the stage (or a later one): one of COLUMNS is set."""
+    return func.count(func.coalesce(*columns) if len(columns) > 1 else columns[0])
+
+
+def funnel_counts(
+    session: Session, by: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Per group of contacts who entered in [SINCE, UNTIL): how many reached each stage, and
+    how many left (unqualified, lost) or are still in progress."""
+    group = DIMENSIONS[by].label("group")
+    open_ = func.count().filter(Contact.stage.in_(OPEN_STAGES))
+    query = (
+        select(
+            group,
+            func.count().label("contacts"),
+            _reached(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at).label(
+                "leads"
+            ),
+            _reached(FunnelFact.qualified_at, FunnelFact.customer_at).label("qualified"),
+            _reached(FunnelFact.customer_at).label("customers"),
+            func.count().filter(Contact.stage == "unqualified").label("unqualified"),
+            func.count().filter(Contact.stage == "lost").label("lost"),
+            open_.label("in_progress"),
+        )
+        .select_from(FunnelFact)
+        .join(Contact, Contact.id == FunnelFact.contact_id)
+        .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
+        .group_by(group)
+        .order_by(group)
+    )
+    if by == "agent":
+        query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
+        query = query.outerjoin(User, User.id == ContactOwner.user_id)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def conversion_times(
+    session: Session, by: str, since: datetime, until: datetime
+) -> list[tuple[Any, float, float | None]]:
+    """(group, seconds from entry to customer, seconds from qualified to customer) of each
+    customer who entered in [SINCE, UNTIL)."""
+    group = DIMENSIONS[by]
+    entered = epoch_seconds(FunnelFact.entered_at)
+    customer = epoch_seconds(FunnelFact.customer_at)
+    qualified = epoch_seconds(FunnelFact.qualified_at)
+    query = (
+        select(group, customer - entered, customer - qualified)
+        .select_from(FunnelFact)
+        .join(Contact, Contact.id == FunnelFact.contact_id)
+        .where(
+            FunnelFact.entered_at >= since,
+            FunnelFact.entered_at < until,
+            FunnelFact.customer_at.is_not(None),
+        )
+    )
+    if by == "agent":
+        query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
+        query = query.outerjoin(User, User.id == ContactOwner.user_id)
+    return [
+        (g, float(total), None if q is None else float(q)) for g, total, q in session.execute(query)
+    ]
+
+
+def reasons(session: Session, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
+    """(stage, reason, contacts) for those who left as unqualified or lost, by reason."""
+    found: list[tuple[str, str, int]] = []
+    for stage, column in (
+        ("unqualified", FunnelFact.unqualified_reason),
+        ("lost", FunnelFact.lost_reason),
+    ):
+        query = (
+            select(column, func.count())
+            .where(
+                FunnelFact.entered_at >= since,
+                FunnelFact.entered_at < until,
+                column.is_not(None),
+            )
+            .group_by(column)
+            .order_by(func.count().desc())
+        )
+        found += [(stage, str(reason), int(n)) for reason, n in session.execute(query)]
+    return found

@@ -1,0 +1,170 @@
+"""SQL of the rollups: each contact's way through the funnel, and events per day and campaign.
+
+Both read their source past a cursor. The funnel facts of the contacts whose history moved are
+recomputed whole from their history (re-reading a margin before the cursor costs nothing but
+time: the result is the same). Event days are sums, so each event must count once: the cursor
+moves past an event only when no earlier id can still appear — at once on SQLite (one writer),
+a minute later on PostgreSQL (concurrent writers may commit ids out of order) — and reports add
+the events past the cursor to the stored sums.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from leadsift.analytics.models import EventDay, FunnelFact, RollupCursor
+from leadsift.contacts.models import Contact
+from leadsift.engagement.models import Event
+from leadsift.kit.bulk import dialect_insert
+from leadsift.kit.sqljson import json_value_at, position_of, utc_day
+from leadsift.qualification.models import StageChange
+
+# Ids re-read before the cursor of an idempotent rollup (transactions committed out of order).
+MARGIN: Final = 10_000
+CONVERSION_TYPES: Final = ("purchase", "promo_redeemed")
+
+
+def cursor(session: Session, name: str) -> int:
+    """The last id the rollup NAME has taken in (0 before its first run)."""
+    found = session.scalar(select(RollupCursor.last_id).where(RollupCursor.name == name))
+    return int(found or 0)
+
+
+def move_cursor(session: Session, name: str, last_id: int, now: datetime) -> None:
+    """Record that the rollup NAME has taken in everything up to LAST_ID."""
+    insert = dialect_insert(session)
+    statement = insert(RollupCursor).values(name=name, last_id=last_id, updated_at=now)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name"], set_={"last_id": last_id, "updated_at": now}
+        )
+    )
+
+
+def max_id(session: Session, column: Any, where: ColumnElement[bool] | None = None) -> int:
+    """The highest id of a table (optionally among rows matching WHERE)."""
+    query = select(func.max(column))
+    if where is not None:
+        query = query.where(where)
+    return int(session.scalar(query) or 0)
+
+
+def add_new_contacts(session: Session, after_id: int) -> None:
+    """A funnel row for each contact after AFTER_ID that has none yet."""
+    known = select(FunnelFact.contact_id).where(FunnelFact.contact_id == Contact.id)
+    rows = select(Contact.id, Contact.created_at).where(Contact.id > after_id, ~known.exists())
+    session.execute(
+        dialect_insert(session)(FunnelFact).from_select(["contact_id", "entered_at"], rows)
+    )
+
+
+def _first(stage: str) -> Any:
+    return (
+        select(func.min(StageChange.changed_at))
+        .where(StageChange.contact_id == FunnelFact.contact_id, StageChange.to_stage == stage)
+        .scalar_subquery()
+    )
+
+
+def _latest(stage: str, column: Any) -> Any:
+    return (
+        select(column)
+        .where(StageChange.contact_id == FunnelFact.contact_id, StageChange.to_stage == stage)
+        .order_by(StageChange.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def refresh_stages(session: Session, after_id: int) -> None:
+    """Recompute the stage times of the contacts with stage changes after AFTER_ID."""
+    moved = select(StageChange.contact_id).where(StageChange.id > after_id)
+    session.execute(
+        update(FunnelFact)
+        .where(FunnelFact.contact_id.in_(moved))
+        .values(
+            lead_at=_first("lead"),
+            qualified_at=_first("qualified"),
+            customer_at=_first("customer"),
+            unqualified_at=_latest("unqualified", StageChange.changed_at),
+            unqualified_reason=_latest("unqualified", StageChange.reason),
+            lost_at=_latest("lost", StageChange.changed_at),
+            lost_reason=_latest("lost", StageChange.reason),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _first_event(column: Any, present: Any = Event.campaign) -> Any:
+    """COLUMN of the contact's earliest event whose PRESENT column is set."""
+    return (
+        select(column)
+        .where(Event.contact_id == FunnelFact.contact_id, present.is_not(None))
+        .order_by(Event.occurred_at, Event.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def refresh_touches(session: Session, after_id: int) -> None:
+    """The first campaign (and its channel) and UTM campaign of contacts with events after
+    AFTER_ID carrying either."""
+    touched = select(Event.contact_id).where(
+        Event.id > after_id,
+        Event.contact_id.is_not(None),
+        (Event.campaign.is_not(None)) | (Event.utm_campaign.is_not(None)),
+    )
+    session.execute(
+        update(FunnelFact)
+        .where(FunnelFact.contact_id.in_(touched))
+        .values(
+            campaign=_first_event(Event.campaign),
+            channel=_first_event(func.substr(Event.type, 1, position_of(Event.type, "_") - 1)),
+            touched_at=_first_event(Event.occurred_at),
+            utm_campaign=_first_event(Event.utm_campaign, Event.utm_campaign),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _day_key() -> tuple[Any, ...]:
+    return (
+        utc_day(Event.occurred_at).label("day"),
+        Event.type,
+        func.coalesce(Event.campaign, literal("")).label("campaign"),
+        func.coalesce(Event.utm_source, literal("")).label("utm_source"),
+        func.coalesce(Event.utm_campaign, literal("")).label("utm_campaign"),
+    )
+
+
+def event_amount() -> Any:
+    """An event's amount (properties.amount), 0 when it has none."""
+    return func.coalesce(json_value_at(Event.properties, "amount", "number"), 0.0)
+
+
+def add_event_days(session: Session, after_id: int, up_to_id: int) -> None:
+    """Add the events in (AFTER_ID, UP_TO_ID] to the day sums."""
+    key = _day_key()
+    grouped = (
+        select(*key, func.count().label("events"), func.sum(event_amount()).label("amount"))
+        .where(Event.id > after_id, Event.id <= up_to_id)
+        .group_by(*key)
+    )
+    rows = [
+        {**row._mapping, "day": date.fromisoformat(row.day)} for row in session.execute(grouped)
+    ]
+    if not rows:
+        return
+    insert = dialect_insert(session)(EventDay)
+    statement = insert.on_conflict_do_update(
+        index_elements=["day", "type", "campaign", "utm_source", "utm_campaign"],
+        set_={
+            "events": EventDay.events + insert.excluded.events,
+            "amount": EventDay.amount + insert.excluded.amount,
+        },
+    )
+    session.execute(statement, rows)
