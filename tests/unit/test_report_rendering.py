@@ -62,7 +62,11 @@ def _no_nan(text: str) -> None:
 def test_json_round_trip_keeps_undefined_rates_null_never_nan() -> None:
     document = json.loads(render_json(_funnel()), parse_constant=_no_nan)
     assert set(document) == {"title", "columns", "rows", "notes", "meta"}
-    assert document["columns"][2] == {"key": "step_rate", "label": "Step conversion", "kind": "rate"}
+    assert document["columns"][2] == {
+        "key": "step_rate",
+        "label": "Step conversion",
+        "kind": "rate",
+    }
     rows = document["rows"]
     assert [row["step_rate"] for row in rows] == [None, 0.45, 0.25, pytest.approx(2 / 15)]
     assert [row["cost"] for row in rows] == [1234.5, 99.999, None, None]
@@ -79,7 +83,10 @@ def test_json_turns_infinity_and_odd_meta_into_plain_values() -> None:
         meta={"period": ("2026-01-01", "2026-03-31")},
     )
     document = json.loads(render_json(report), parse_constant=_no_nan)
-    assert document["rows"] == [{"group": "treated", "lift": None}, {"group": "control", "lift": None}]
+    assert document["rows"] == [
+        {"group": "treated", "lift": None},
+        {"group": "control", "lift": None},
+    ]
     assert document["meta"] == {"period": ["2026-01-01", "2026-03-31"]}
 
 
@@ -148,7 +155,7 @@ def test_html_without_chart_or_rows_says_there_is_no_data() -> None:
 
 def test_html_refuses_an_svg_with_a_script() -> None:
     with pytest.raises(ValueError, match="scripts"):
-        render_html(_funnel(), '<svg><script>alert(1)</script></svg>')
+        render_html(_funnel(), "<svg><script>alert(1)</script></svg>")
     with pytest.raises(ValueError, match="not an SVG"):
         render_html(_funnel(), "<div>chart</div>")
 
@@ -255,7 +262,9 @@ def test_bar_chart_labels_each_bar_with_its_value_and_keeps_dollars_literal() ->
 
 
 def test_charting_an_empty_report_or_one_without_a_chart_says_so() -> None:
-    empty = Report("Nothing yet", FUNNEL_COLUMNS, (), chart=ChartSpec("funnel", "stage", "contacts"))
+    empty = Report(
+        "Nothing yet", FUNNEL_COLUMNS, (), chart=ChartSpec("funnel", "stage", "contacts")
+    )
     with pytest.raises(ValueError, match="no data to chart"):
         chart_png(empty)
     with pytest.raises(ValueError, match="no data to chart"):

@@ -90,7 +90,6 @@ def funnel(
         times[group].append(total)
     rows = [_row(c, times[c["group"]]) for c in counts]
     notes = _notes(rows, [t for ts in times.values() for t in ts], until, now)
-    chart = ChartSpec("funnel", "stage", "count", "rate") if by == "all" and rows else None
     if by == "all" and rows:
         return _stages_report(rows[0], notes, since, until)
     return Report(
@@ -98,7 +97,6 @@ def funnel(
         columns=_COLUMNS,
         rows=tuple(rows),
         notes=tuple(notes),
-        chart=chart,
         meta={"by": by, "from": since.isoformat(), "to": until.isoformat()},
     )
 

@@ -45,6 +45,7 @@ STANDARD_EVENT_TYPES: tuple[str, ...] = (
     "call_connected",
     "call_outcome",
     "call_interested",
+    "campaign_holdout",
     "callback_requested",
     "promo_issued",
     "promo_redeemed",
