@@ -43,8 +43,12 @@ def test_parse_reads_the_columns_the_mapping_uses() -> None:
             "3,64.5,1,10,12,300.25,0,0.01,17.3,0,June,2,2,1,2,New_Visitor,TRUE,TRUE",
         )
     )
-    assert sessions[0] == ShopperSession(1, (0, 0, 1), (0.0, 0.0, 0.0), False, 2, False, False)
-    assert sessions[1] == ShopperSession(2, (3, 1, 12), (64.5, 10.0, 300.25), True, 6, True, True)
+    assert sessions[0] == ShopperSession(
+        1, (0, 0, 1), (0.0, 0.0, 0.0), False, 2, False, False, traffic_type=1, page_value=0.0
+    )
+    assert sessions[1] == ShopperSession(
+        2, (3, 1, 12), (64.5, 10.0, 300.25), True, 6, True, True, traffic_type=2, page_value=17.3
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,9 @@ def test_the_outcome_adds_a_purchase_and_changes_nothing_else() -> None:
     assert bought[:-1] == browsed  # page views owe nothing to Revenue
     purchase = bought[-1]
     assert purchase["type"] == "purchase" and purchase["contact_id"] == 42
-    assert "properties" not in purchase  # no amount: the data has none
+    # The data set has no order amounts: the value of the pages seen before buying stands in.
+    assert purchase["properties"] == {"amount": A_SESSION.page_value}
+    assert purchase["utm_campaign"] == shoppers.traffic_campaign(A_SESSION.traffic_type)
     assert purchase["occurred_at"] == start + timedelta(seconds=150)
     assert [e["occurred_at"] for e in bought] == sorted(e["occurred_at"] for e in bought)
     assert {e["source"] for e in bought} == {shoppers.EVENT_SOURCE}
@@ -194,7 +200,7 @@ def test_the_bundled_file_gives_the_same_valid_events_every_time() -> None:
     assert first == events()  # deterministic
     types = Counter(event["type"] for event in first)
     assert types == {"page_view": 56_114, "purchase": 1_908}
-    paths = Counter(event["properties"]["path"] for event in first if "properties" in event)
+    paths = Counter(event["properties"]["path"] for event in first if event["type"] == "page_view")
     assert paths["/pricing"] == sum(s.valued_page for s in sessions) == 2_730
     assert len({event["idempotency_key"] for event in first}) == len(first)
     latest = max(event["occurred_at"] for event in first)

@@ -11,11 +11,11 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from leadsift.analytics import charts, funnel, rendering
+from leadsift.analytics import charts, costs, funnel, rendering, roi
 from leadsift.analytics.lift_report import lift_report
 from leadsift.analytics.rendering import Report
 from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import CliState, state, stdout, write_atomically
+from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stdout, write_atomically
 from leadsift.kit.clock import utcnow
 from leadsift.kit.durations import parse_duration
 
@@ -150,6 +150,71 @@ def report_lift(  # noqa: PLR0917 — one parameter per CLI option
     _run(ctx, fmt, out, lambda s: lift_report(s, campaign, window=span, by=by))
 
 
+@report_app.command("roi")
+def report_roi(ctx: typer.Context, fmt: Format = "table", out: Out = None) -> None:
+    """Per campaign: cost, messages, leads, qualified, customers, revenue, cost per step, ROI
+    and return on ad spend."""
+    _run(ctx, fmt, out, lambda s: roi.roi(s, now=utcnow()))
+
+
+cost_app = typer.Typer(help="Costs of campaigns.", no_args_is_help=True)
+
+
+@cost_app.command("add")
+def cost_add(  # noqa: PLR0917 — one parameter per CLI option
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option(help="The campaign (leadsift's or a UTM campaign).")],
+    amount: Annotated[float, typer.Option(help="What it cost (above 0).")],
+    on: Annotated[str | None, typer.Option("--date", help="When (YYYY-MM-DD; today).")] = None,
+    channel: Annotated[str | None, typer.Option(help="email, sms, ads, phone, …")] = None,
+    source: Annotated[str | None, typer.Option(help="The source it paid (e.g. google).")] = None,
+) -> None:
+    """Record a cost of a campaign."""
+    cli = state(ctx)
+    spent = day(on, "--date")
+    with cli.unit_of_work() as session:
+        cost = costs.add_cost(
+            session, campaign, amount, spent_on=(spent or utcnow()).date(), now=utcnow(),
+            channel=channel, source=source,
+        )  # fmt: skip
+    if cli.json_output:
+        emit_json(cost)
+    else:
+        stdout.print(f"cost {cost.id}: {cost.amount:.2f} for {cost.campaign} on {cost.spent_on}")
+
+
+@cost_app.command("import")
+def cost_import(ctx: typer.Context, file: Annotated[Path, typer.Argument()]) -> None:
+    """Import costs from a CSV file (date,campaign,amount[,channel,source]): all or nothing;
+    importing the same file again adds nothing."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        done = costs.import_costs(session, file, now=utcnow())
+    if cli.json_output:
+        emit_json(done)
+    else:
+        stdout.print(key_value_table("Costs imported", done))
+
+
+@cost_app.command("list")
+def cost_list(ctx: typer.Context, campaign: Annotated[str | None, typer.Option()] = None) -> None:
+    """Recorded costs, newest first."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = costs.list_costs(session, campaign)
+    if cli.json_output:
+        emit_json({"costs": found})
+        return
+    table = Table("id", "date", "campaign", "amount", "channel", "source")
+    for cost in found:
+        table.add_row(
+            str(cost.id), str(cost.spent_on), cost.campaign, f"{cost.amount:.2f}",
+            cost.channel or "", cost.source or "",
+        )  # fmt: skip
+    stdout.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `report` to the root CLI."""
+    """Add `report` and `cost` to the root CLI."""
     app.add_typer(report_app, name="report")
+    app.add_typer(cost_app, name="cost")

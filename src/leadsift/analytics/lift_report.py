@@ -9,6 +9,7 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import lift_repository as sql
+from leadsift.analytics.cost_repository import campaign_known
 from leadsift.analytics.lift import GroupOutcome, Lift, lift
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 from leadsift.errors import InvalidInputError, NotFoundError
@@ -91,7 +92,7 @@ def lift_report(
     """Treated against control for CAMPAIGN, counting what happened within WINDOW of the send
     (or of being held out), overall or per segment."""
     segment = _check_segment(by)
-    if not sql.campaign_known(session, campaign):
+    if not campaign_known(session, campaign):
         raise NotFoundError(
             f"no campaign {campaign!r}: `leadsift campaign list` shows leadsift's campaigns; "
             "imported ones are those named on events"

@@ -93,10 +93,3 @@ def segment_column(name: str) -> Any:
     if name.startswith("attrs."):
         return json_value_at(Contact.attrs, name.removeprefix("attrs."), "text")
     return {"source": Contact.source, "region": Contact.region, "country": Contact.country}[name]
-
-
-def campaign_known(session: Session, campaign: str) -> bool:
-    """Whether CAMPAIGN is a leadsift campaign or appears on any event."""
-    if session.scalar(select(Campaign.id).where(Campaign.key == campaign)) is not None:
-        return True
-    return session.scalar(select(Event.id).where(Event.campaign == campaign).limit(1)) is not None

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
-from leadsift.demo import prediction, repository, web
+from leadsift.demo import prediction, reports, repository, web
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, plain, state, stdout
 from leadsift.kit.clock import utcnow
@@ -107,11 +107,37 @@ def _render(document: dict[str, Any]) -> None:
     stdout.print(key_value_table(f"Funnel — {document['qualify']['playbook']}", rows))
     stdout.print(_interested_table(funnel["interested_not_bought"]))
     stdout.print(_prospects_table(document["prediction"]))
+    stdout.print(_roi_table(document["roi"], document["cost_per_session"]))
+    stdout.print(_funnel_lines(document["funnel_report"], document["funnel_chart"]))
     stdout.print("\nTry next:")
     for command in document["next"]:
         stdout.print(f"  {command}", markup=False, highlight=False)
     stdout.print(f"\n{document['attribution']}", markup=False, highlight=False)
     stdout.print(document["web"]["attribution"], markup=False, highlight=False)
+
+
+def _roi_table(found: dict[str, Any], per_session: float) -> Table:
+    table = Table(
+        "campaign", "cost", "purchases", "revenue", "ROI",
+        title=f"ROI of the web traffic campaigns (illustrative: {per_session:.2f} per session)",
+    )  # fmt: skip
+    rows = sorted(found["rows"], key=lambda r: -(r["revenue"] or 0))[:8]
+    for row in rows:
+        roi_text = "n/a" if row["roi"] is None else f"{row['roi']:.0%}"
+        table.add_row(
+            row["campaign"], f"{row['cost']:,.2f}", str(row["conversions"]),
+            f"{row['revenue']:,.2f}", roi_text,
+        )  # fmt: skip
+    return table
+
+
+def _funnel_lines(found: dict[str, Any], chart: str) -> Text:
+    steps = " → ".join(
+        f"{row['stage']} {row['count']:,}"
+        + ("" if row["rate"] is None else f" ({row['rate']:.1%})")
+        for row in found["rows"]
+    )
+    return Text(f"\nFunnel report: {steps}\nFunnel chart: {chart}")
 
 
 def _interested_table(interested: dict[str, Any]) -> Table:
@@ -183,7 +209,10 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
         story = web.web_story(session, utcnow())
     with workspace.unit_of_work() as session:
         predicted = prediction.prediction_story(session, utcnow())
+    with workspace.unit_of_work() as session:
+        measured = reports.reports(session, directory, utcnow())
     return {
+        **measured,
         "database": database.safe_url,
         "import": summary.model_dump(mode="json"),
         "qualify": qualified.model_dump(mode="json"),
@@ -214,6 +243,9 @@ def _next_commands(
         f"leadsift {db} contacts count --where 'count(purchase) >= 1 and age between 25 and 35'",
         f"leadsift {db} contacts count --where 'age between 25 and 35 and job = \"admin.\"'",
         f"leadsift {db} contacts list --where 'stage = \"lead\" and fit >= 20' --limit 10",
+        f"leadsift {db} report funnel --by cohort_month",
+        f"leadsift {db} report roi",
+        f"leadsift {db} report funnel --format html --out {directory / 'funnel.html'}",
         f"leadsift {db} score",
         f"leadsift {db} model list",
         f"leadsift {db} contacts list --where '{prediction.PROSPECTS}' --order-by priority "

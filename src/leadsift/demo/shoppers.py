@@ -80,6 +80,7 @@ _COLUMNS: Final = (
     "Month",
     "VisitorType",
     "Revenue",
+    "TrafficType",
 )
 _BOOLEANS: Final = {"TRUE": True, "FALSE": False}
 
@@ -95,6 +96,10 @@ class ShopperSession:
     month: int  # 1-12
     new_visitor: bool
     bought: bool  # Revenue
+    # TrafficType (1–20, anonymised in the data set): the UTM campaign `traffic-N` here.
+    traffic_type: int = 0
+    # PageValues: the data set's value of the pages seen before a purchase, the order's amount.
+    page_value: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,8 @@ def _session(row: int, record: dict[str, str]) -> ShopperSession:
         month=month,
         new_visitor=record["VisitorType"] == NEW_VISITOR,
         bought=revenue,
+        traffic_type=_count(record["TrafficType"]),
+        page_value=round(float(record["PageValues"]), 2),
     )
 
 
@@ -214,6 +221,16 @@ def page_views(session: ShopperSession) -> list[tuple[str, float]]:
     return views
 
 
+def traffic_campaign(traffic_type: int) -> str:
+    """The UTM campaign a traffic type stands for in the demo."""
+    return f"traffic-{traffic_type}"
+
+
+def _utm(session: ShopperSession) -> dict[str, str]:
+    campaign = traffic_campaign(session.traffic_type)
+    return {"utm_source": campaign, "utm_medium": "web", "utm_campaign": campaign}
+
+
 def session_events(
     session: ShopperSession, start: datetime, visitor: Visitor
 ) -> list[dict[str, Any]]:
@@ -229,6 +246,7 @@ def session_events(
             "occurred_at": start + timedelta(seconds=int(offset)),
             "properties": {"path": path},
             "source": EVENT_SOURCE,
+            **_utm(session),
             # The page, not its rank among the recorded ones, so the key never changes meaning.
             "idempotency_key": f"{EVENT_SOURCE}:{session.row}:{path}",
         }
@@ -242,7 +260,9 @@ def session_events(
                 "type": "purchase",
                 **{key: value for key, value in buyer.items() if value is not None},
                 "occurred_at": start + timedelta(seconds=int(sum(session.seconds))),
+                "properties": {"amount": session.page_value},
                 "source": EVENT_SOURCE,
+                **_utm(session),
                 "idempotency_key": f"{EVENT_SOURCE}:{session.row}:purchase",
             }
         )

@@ -1,0 +1,135 @@
+"""SQL of costs and of what they bought: costs, revenue and funnel counts per campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from difflib import get_close_matches
+from typing import Any
+
+from sqlalchemy import case, func, select, union
+from sqlalchemy.orm import Session
+
+from leadsift.analytics.models import Cost, EventDay, FunnelFact
+from leadsift.analytics.rollup_repository import CONVERSION_TYPES, cursor, event_amount
+from leadsift.engagement.models import Event
+from leadsift.kit.bulk import dialect_insert
+from leadsift.outreach.models import Campaign
+
+
+def _names() -> Any:
+    return union(
+        select(Campaign.key.label("name")),
+        select(Event.campaign.label("name")).where(Event.campaign.is_not(None)).distinct(),
+        select(Event.utm_campaign.label("name")).where(Event.utm_campaign.is_not(None)).distinct(),
+    ).subquery()
+
+
+def campaign_known(session: Session, name: str) -> bool:
+    """Whether NAME is a leadsift campaign or a campaign (or UTM campaign) named on events."""
+    if session.scalar(select(Campaign.id).where(Campaign.key == name)) is not None:
+        return True
+    on_events = select(Event.id).where((Event.campaign == name) | (Event.utm_campaign == name))
+    return session.scalar(on_events.limit(1)) is not None
+
+
+def similar_campaigns(session: Session, name: str) -> list[str]:
+    """Known campaign names close to NAME (for "did you mean")."""
+    names = [str(n) for n in session.scalars(select(_names().c.name).limit(10_000)) if n]
+    return get_close_matches(name, names, n=3, cutoff=0.6)
+
+
+def add(session: Session, row: Cost) -> None:
+    """Store one cost and flush so it has an id."""
+    session.add(row)
+    session.flush()
+
+
+def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Store imported costs; rows already imported (same file and row) are skipped."""
+    before = session.scalar(select(func.count()).select_from(Cost)) or 0
+    statement = dialect_insert(session)(Cost).on_conflict_do_nothing(index_elements=["origin"])
+    session.execute(statement, list(rows))
+    return int(session.scalar(select(func.count()).select_from(Cost)) or 0) - int(before)
+
+
+def costs(session: Session, campaign: str | None) -> list[Cost]:
+    """Costs, newest first (of CAMPAIGN when given)."""
+    query = select(Cost).order_by(Cost.spent_on.desc(), Cost.id.desc())
+    if campaign is not None:
+        query = query.where(Cost.campaign == campaign)
+    return list(session.scalars(query))
+
+
+def cost_by(session: Session, by: str) -> dict[str, float]:
+    """Total cost per campaign, channel or source."""
+    column = {"campaign": Cost.campaign, "channel": Cost.channel, "source": Cost.source}[by]
+    query = select(column, func.sum(Cost.amount)).group_by(column)
+    return {str(k or "(none)"): float(v or 0) for k, v in session.execute(query)}
+
+
+def _day_campaign() -> Any:
+    """A day sum's campaign: leadsift's campaign, else its UTM campaign."""
+    return case((EventDay.campaign != "", EventDay.campaign), else_=EventDay.utm_campaign)
+
+
+def _event_campaign() -> Any:
+    """An event's campaign: leadsift's campaign, else its UTM campaign."""
+    return func.coalesce(Event.campaign, Event.utm_campaign, "")
+
+
+def revenue_by_campaign(session: Session) -> dict[str, tuple[int, float]]:
+    """(conversions, revenue) per campaign: the event-day sums plus events past their cursor."""
+    found: dict[str, tuple[int, float]] = {}
+    summed = (
+        select(_day_campaign(), func.sum(EventDay.events), func.sum(EventDay.amount))
+        .where(EventDay.type.in_(CONVERSION_TYPES))
+        .group_by(_day_campaign())
+    )
+    tail = (
+        select(_event_campaign(), func.count(), func.sum(event_amount()))
+        .where(Event.id > cursor(session, "event_days"), Event.type.in_(CONVERSION_TYPES))
+        .group_by(_event_campaign())
+    )
+    for query in (summed, tail):
+        for name, n, amount in session.execute(query):
+            count, total = found.get(str(name or "(none)"), (0, 0.0))
+            found[str(name or "(none)")] = (count + int(n or 0), total + float(amount or 0))
+    return found
+
+
+def sends_by_campaign(session: Session) -> dict[str, int]:
+    """Messages sent per campaign (the event-day sums plus events past their cursor)."""
+    types = ("email_sent", "sms_sent")
+    found: dict[str, int] = {}
+    summed = (
+        select(_day_campaign(), func.sum(EventDay.events))
+        .where(EventDay.type.in_(types))
+        .group_by(_day_campaign())
+    )
+    tail = (
+        select(_event_campaign(), func.count())
+        .where(Event.id > cursor(session, "event_days"), Event.type.in_(types))
+        .group_by(_event_campaign())
+    )
+    for query in (summed, tail):
+        for name, n in session.execute(query):
+            found[str(name or "(none)")] = found.get(str(name or "(none)"), 0) + int(n or 0)
+    return found
+
+
+def funnel_by_campaign(session: Session) -> dict[str, tuple[int, int, int, int]]:
+    """(contacts, leads, qualified, customers) per first-touch campaign (else UTM campaign)."""
+    campaign = func.coalesce(FunnelFact.campaign, FunnelFact.utm_campaign)
+    query = select(
+        campaign,
+        func.count(),
+        func.count(
+            func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
+        ),
+        func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
+        func.count(FunnelFact.customer_at),
+    ).group_by(campaign)
+    return {
+        str(name or "(none)"): (int(a), int(b), int(c), int(d))
+        for name, a, b, c, d in session.execute(query)
+    }
