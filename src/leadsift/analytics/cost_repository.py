@@ -80,15 +80,16 @@ def _event_campaign() -> Any:
 def revenue_by_campaign(session: Session) -> dict[str, tuple[int, float]]:
     """(conversions, revenue) per campaign: the event-day sums plus events past their cursor."""
     found: dict[str, tuple[int, float]] = {}
+    day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
     summed = (
-        select(_day_campaign(), func.sum(EventDay.events), func.sum(EventDay.amount))
+        select(day_campaign, func.sum(EventDay.events), func.sum(EventDay.amount))
         .where(EventDay.type.in_(CONVERSION_TYPES))
-        .group_by(_day_campaign())
+        .group_by(day_campaign)
     )
     tail = (
-        select(_event_campaign(), func.count(), func.sum(event_amount()))
+        select(event_campaign, func.count(), func.sum(event_amount()))
         .where(Event.id > cursor(session, "event_days"), Event.type.in_(CONVERSION_TYPES))
-        .group_by(_event_campaign())
+        .group_by(event_campaign)
     )
     for query in (summed, tail):
         for name, n, amount in session.execute(query):
@@ -101,15 +102,16 @@ def sends_by_campaign(session: Session) -> dict[str, int]:
     """Messages sent per campaign (the event-day sums plus events past their cursor)."""
     types = ("email_sent", "sms_sent")
     found: dict[str, int] = {}
+    day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
     summed = (
-        select(_day_campaign(), func.sum(EventDay.events))
+        select(day_campaign, func.sum(EventDay.events))
         .where(EventDay.type.in_(types))
-        .group_by(_day_campaign())
+        .group_by(day_campaign)
     )
     tail = (
-        select(_event_campaign(), func.count())
+        select(event_campaign, func.count())
         .where(Event.id > cursor(session, "event_days"), Event.type.in_(types))
-        .group_by(_event_campaign())
+        .group_by(event_campaign)
     )
     for query in (summed, tail):
         for name, n in session.execute(query):

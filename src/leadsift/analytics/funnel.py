@@ -15,6 +15,7 @@ from leadsift.errors import InvalidInputError
 from leadsift.kit.stats import median, percentile
 
 STAGES: Final = ("contacts", "leads", "qualified", "customers")
+_COUNT_KEYS: Final = (*STAGES, "in_progress", "unqualified", "lost")
 _DAY: Final = 86_400.0
 
 
@@ -90,8 +91,9 @@ def funnel(
         times[group].append(total)
     rows = [_row(c, times[c["group"]]) for c in counts]
     notes = _notes(rows, [t for ts in times.values() for t in ts], until, now)
-    if by == "all" and rows:
-        return _stages_report(rows[0], notes, since, until)
+    if by == "all":
+        whole = rows[0] if rows else _row(dict.fromkeys(_COUNT_KEYS, 0) | {"group": "all"}, [])
+        return _stages_report(whole, notes, since, until)
     return Report(
         title=f"Funnel by {by}",
         columns=_COLUMNS,

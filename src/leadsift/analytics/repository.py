@@ -39,6 +39,11 @@ def funnel_counts(
 ) -> list[dict[str, Any]]:
     """Per group of contacts who entered in [SINCE, UNTIL): how many reached each stage, and
     how many left (unqualified, lost) or are still in progress."""
+    return [dict(row._mapping) for row in session.execute(funnel_query(by, since, until))]
+
+
+def funnel_query(by: str, since: datetime, until: datetime) -> Any:
+    """The funnel's one query (see funnel_counts); snapshot-tested."""
     group = DIMENSIONS[by].label("group")
     open_ = func.count().filter(Contact.stage.in_(OPEN_STAGES))
     query = (
@@ -63,7 +68,7 @@ def funnel_counts(
     if by == "agent":
         query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
         query = query.outerjoin(User, User.id == ContactOwner.user_id)
-    return [dict(row._mapping) for row in session.execute(query)]
+    return query
 
 
 def conversion_times(

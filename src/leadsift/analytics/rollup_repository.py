@@ -13,14 +13,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, func, literal, select, update
+from sqlalchemy import ColumnElement, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from leadsift.analytics.models import EventDay, FunnelFact, RollupCursor
 from leadsift.contacts.models import Contact
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert
-from leadsift.kit.sqljson import json_value_at, position_of, utc_day
+from leadsift.kit.sqljson import json_value_at, utc_day
 from leadsift.qualification.models import StageChange
 
 # Ids re-read before the cursor of an idempotent rollup (transactions committed out of order).
@@ -110,6 +110,16 @@ def _first_event(column: Any, present: Any = Event.campaign) -> Any:
     )
 
 
+def _channel() -> Any:
+    """The channel an event came through: email, sms, phone, else the web."""
+    return case(
+        (Event.type.startswith("email_"), "email"),
+        (Event.type.startswith("sms_"), "sms"),
+        (Event.type.startswith("call"), "phone"),
+        else_="web",
+    )
+
+
 def refresh_touches(session: Session, after_id: int) -> None:
     """The first campaign (and its channel) and UTM campaign of contacts with events after
     AFTER_ID carrying either."""
@@ -123,7 +133,7 @@ def refresh_touches(session: Session, after_id: int) -> None:
         .where(FunnelFact.contact_id.in_(touched))
         .values(
             campaign=_first_event(Event.campaign),
-            channel=_first_event(func.substr(Event.type, 1, position_of(Event.type, "_") - 1)),
+            channel=_first_event(_channel()),
             touched_at=_first_event(Event.occurred_at),
             utm_campaign=_first_event(Event.utm_campaign, Event.utm_campaign),
         )

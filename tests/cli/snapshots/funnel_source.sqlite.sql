@@ -1,0 +1,3 @@
+SELECT contacts.source AS "group", count(*) AS contacts, count(coalesce(funnel_facts.lead_at, funnel_facts.qualified_at, funnel_facts.customer_at)) AS leads, count(coalesce(funnel_facts.qualified_at, funnel_facts.customer_at)) AS qualified, count(funnel_facts.customer_at) AS customers, count(*) FILTER (WHERE contacts.stage = 'unqualified') AS unqualified, count(*) FILTER (WHERE contacts.stage = 'lost') AS lost, count(*) FILTER (WHERE contacts.stage IN ('contact', 'lead', 'qualified')) AS in_progress 
+FROM funnel_facts JOIN contacts ON contacts.id = funnel_facts.contact_id 
+WHERE funnel_facts.entered_at >= '2026-10-05 09:00:00.000000' AND funnel_facts.entered_at < '2026-11-04 09:00:00.000000' GROUP BY contacts.source ORDER BY "group"
