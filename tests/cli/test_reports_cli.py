@@ -67,6 +67,8 @@ def _seed(url: str) -> list[int]:
 def _purchases(session: Session, ids: list[int]) -> None:
     events = [
         (ids[0], {"type": "email_sent", "campaign": "autumn", "occurred_at": T0}),
+        (ids[0], {"type": "page_view", "utm_campaign": "ads", "occurred_at": T0 + timedelta(days=5),
+                  "properties": {"path": "/pricing"}}),
         (ids[0], {"type": "purchase", "campaign": "autumn", "occurred_at": T0 + timedelta(days=10),
                   "properties": {"amount": 300.0}, "idempotency_key": "p0"}),
         (ids[1], {"type": "purchase", "campaign": "autumn", "occurred_at": T0 + timedelta(days=4),
@@ -152,6 +154,30 @@ def test_roi_from_costs_and_purchases(
     assert autumn["roas"] == pytest.approx(3.0)
     # Both buyers' first campaign is autumn (a message, or the purchase that names it).
     assert autumn["customers"] == 2 and autumn["cost_per_customer"] == pytest.approx(75.0)
+
+
+def test_attribution_models_side_by_side_and_per_contact(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    report = cli_json(capsys, *db, "report", "attribution", *PERIOD)
+    rows = {row["key"]: row for row in report["rows"]}
+    autumn, ads, none = rows["campaign:autumn"], rows["utm:ads"], rows["(none)"]
+    # Contact 0: autumn's email, then an ads visit, then a 300 purchase; contact 1 bought with
+    # no touch before (150).
+    assert (autumn["first_touch_conversions"], ads["first_touch_conversions"]) == (1.0, 0.0)
+    assert (autumn["last_touch_conversions"], ads["last_touch_conversions"]) == (0.0, 1.0)
+    assert autumn["linear_revenue"] == pytest.approx(150.0)
+    assert autumn["position_based_conversions"] == pytest.approx(0.5)
+    decay = 2 ** (-10 / 7) / (2 ** (-10 / 7) + 2 ** (-5 / 7))
+    assert autumn["time_decay_conversions"] == pytest.approx(decay)
+    assert none["linear_conversions"] == 1.0 and none["linear_revenue"] == 150.0
+    for model in ("first_touch", "last_touch", "linear", "position_based", "time_decay"):
+        total = sum(row[f"{model}_conversions"] for row in report["rows"])
+        assert total == pytest.approx(2.0)
+    first = cli_json(capsys, *db, "contacts", "show", "c0@exemple.fr")["id"]
+    mine = cli_json(capsys, *db, "report", "attribution", "--contact", str(first))["rows"]
+    linear = {r["key"]: r["credit"] for r in mine if r["model"] == "linear"}
+    assert linear == {"campaign:autumn": 0.5, "utm:ads": 0.5}
 
 
 def test_the_png_chart_shows_the_funnel(

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from leadsift.analytics import charts, costs, funnel, rendering, roi
+from leadsift.analytics import attribution_report, charts, costs, funnel, rendering, roi
 from leadsift.analytics.lift_report import lift_report
 from leadsift.analytics.rendering import Report
 from leadsift.errors import InvalidInputError
@@ -155,6 +155,29 @@ def report_roi(ctx: typer.Context, fmt: Format = "table", out: Out = None) -> No
     """Per campaign: cost, messages, leads, qualified, customers, revenue, cost per step, ROI
     and return on ad spend."""
     _run(ctx, fmt, out, lambda s: roi.roi(s, now=utcnow()))
+
+
+@report_app.command("attribution")
+def report_attribution(  # noqa: PLR0917 — one parameter per CLI option
+    ctx: typer.Context,
+    since: Since = None,
+    until: Until = None,
+    contact: Annotated[
+        int | None, typer.Option(help="One contact: each conversion's credit per touch.")
+    ] = None,
+    fmt: Format = "table",
+    out: Out = None,
+) -> None:
+    """Conversions and revenue credited to touches under first touch, last touch, linear,
+    position-based (40/20/40) and time-decay models, side by side."""
+    start, end = period(since, until)
+    if contact is not None:
+        _run(ctx, fmt, out, lambda s: attribution_report.contact_credits(s, contact, utcnow()))
+        return
+    _run(
+        ctx, fmt, out,
+        lambda s: attribution_report.attribution(s, since=start, until=end, now=utcnow()),
+    )  # fmt: skip
 
 
 cost_app = typer.Typer(help="Costs of campaigns.", no_args_is_help=True)
