@@ -180,6 +180,22 @@ def test_attribution_models_side_by_side_and_per_contact(
     assert linear == {"campaign:autumn": 0.5, "utm:ads": 0.5}
 
 
+def test_campaigns_sources_agents_and_interest_without_purchase(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    [autumn] = cli_json(capsys, *db, "report", "campaigns")["rows"]
+    assert (autumn["campaign"], autumn["sent"], autumn["purchases"]) == ("autumn", 1, 2)
+    assert autumn["revenue"] == 450.0 and autumn["open_rate"] == 0.0
+    sources = {r["group"]: r for r in cli_json(capsys, *db, "report", "sources", *PERIOD)["rows"]}
+    assert sources["web"]["customers"] == 2 and sources["web"]["cost_per_lead"] is None
+    agents = cli_json(capsys, *db, "report", "agents", *PERIOD)
+    assert agents["rows"] == [] and agents["notes"] == [
+        "no prospect assigned in this period: no data"
+    ]
+    interest = cli_json(capsys, *db, "report", "interest-no-purchase", "--threshold", "5")
+    assert interest["rows"] == [] and "nobody" in interest["notes"][0]
+
+
 def test_the_png_chart_shows_the_funnel(
     capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
 ) -> None:

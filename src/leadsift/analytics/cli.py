@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from leadsift.analytics import attribution_report, charts, costs, funnel, rendering, roi
+from leadsift.analytics import (
+    attribution_report,
+    breakdowns,
+    charts,
+    costs,
+    funnel,
+    rendering,
+    roi,
+)
 from leadsift.analytics.lift_report import lift_report
 from leadsift.analytics.rendering import Report
 from leadsift.errors import InvalidInputError
@@ -178,6 +186,52 @@ def report_attribution(  # noqa: PLR0917 — one parameter per CLI option
         ctx, fmt, out,
         lambda s: attribution_report.attribution(s, since=start, until=end, now=utcnow()),
     )  # fmt: skip
+
+
+@report_app.command("campaigns")
+def report_campaigns(ctx: typer.Context, fmt: Format = "table", out: Out = None) -> None:
+    """Per campaign: sent, opened, clicked, replies, unsubscribes, bounces, purchases, revenue,
+    cost."""
+    _run(ctx, fmt, out, lambda s: breakdowns.campaigns(s, now=utcnow()))
+
+
+@report_app.command("sources")
+def report_sources(
+    ctx: typer.Context, since: Since = None, until: Until = None, fmt: Format = "table",
+    out: Out = None,
+) -> None:  # fmt: skip
+    """The funnel by source, with cost per lead and per customer where costs name the source."""
+    start, end = period(since, until)
+    _run(ctx, fmt, out, lambda s: breakdowns.sources(s, since=start, until=end, now=utcnow()))
+
+
+@report_app.command("agents")
+def report_agents(
+    ctx: typer.Context, since: Since = None, until: Until = None, fmt: Format = "table",
+    out: Out = None,
+) -> None:  # fmt: skip
+    """Per agent, for prospects qualified in the period: touched, calls, won, lost, win rate,
+    revenue (speed to lead: `leadsift speed report`)."""
+    start, end = period(since, until)
+    _run(ctx, fmt, out, lambda s: breakdowns.agents(s, since=start, until=end, now=utcnow()))
+
+
+@report_app.command("interest-no-purchase")
+def report_interest_no_purchase(
+    ctx: typer.Context,
+    threshold: Annotated[float, typer.Option(help="At least this much interest.")] = 10.0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    fmt: Format = "table",
+    out: Out = None,
+) -> None:
+    """Who showed interest but did not buy, by last activity (for remarketing)."""
+
+    def build(session: Session) -> Report:
+        return breakdowns.interest_no_purchase(
+            session, threshold=threshold, now=utcnow(), limit=limit
+        )
+
+    _run(ctx, fmt, out, build)
 
 
 cost_app = typer.Typer(help="Costs of campaigns.", no_args_is_help=True)
