@@ -45,9 +45,14 @@ _EXPORTED: dict[str, Any] = {
     "visitor_links": VisitorLink,
     "owner": ContactOwner,
 }
-# The agents domain sits above this one: its tables (calls and call state) are found by name in
+# The agents and analytics domains sit above this one: their tables are found by name in
 # the shared metadata rather than imported. Erasure removes their rows by ON DELETE CASCADE.
-_EXPORTED_BY_NAME: dict[str, str] = {"calls": "touches", "call_state": "call_states"}
+_EXPORTED_BY_NAME: dict[str, str] = {
+    "calls": "touches",
+    "call_state": "call_states",
+    "funnel": "funnel_facts",
+    "attribution": "attribution_credits",
+}
 
 
 def _table(model: Any) -> Table:
