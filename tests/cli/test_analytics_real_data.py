@@ -1,4 +1,5 @@
-"""Real data through the product's own commands: the Hillstrom e-mail experiment's lift."""
+"""Real data through the product's own commands: the Hillstrom e-mail experiment's lift and the
+Olist marketing funnel (checked against pandas)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.conftest import shared_data
@@ -92,3 +94,72 @@ def test_the_hillstrom_lift_reproduces_the_published_group_outcomes(
     assert mens["conversion_lift_low"] > 0 and mens["revenue_lift_low"] > 0
     assert round(mens["incremental_revenue"] / mens["treated"], 2) == 0.77
     assert mens["do_not_contact"] == ""
+
+
+OLIST = "olist-marketing-funnel"
+OLIST_PLAYBOOK = """name: Olist sellers
+eligibility: source is null or source is not null
+"""
+
+
+def _olist_files(folder: Path) -> tuple[Path, Path, Path]:
+    """The leads as contacts (origin as source), and as events: the landing-page form that made
+    each one a marketing-qualified lead, and the deal won (a purchase) for those who signed."""
+    leads = pd.read_csv(shared_data(OLIST, "olist_marketing_qualified_leads_dataset.csv"))
+    deals = pd.read_csv(shared_data(OLIST, "olist_closed_deals_dataset.csv"))
+    contacts = folder / "olist.csv"
+    leads.rename(columns={"mql_id": "external_id", "origin": "source"})[
+        ["external_id", "source", "landing_page_id"]
+    ].to_csv(contacts, index=False)
+    events = folder / "olist.jsonl"
+    with events.open("w", encoding="utf-8") as log:
+        for lead in leads.itertuples():
+            log.write(_event("form_submitted", lead.mql_id, f"{lead.first_contact_date}T00:00:00Z"))
+        for deal in deals.itertuples():
+            won = str(deal.won_date).replace(" ", "T") + "Z"
+            log.write(_event("purchase", deal.mql_id, won, idempotency_key=f"deal:{deal.mql_id}"))
+    playbook = folder / "olist.yaml"
+    playbook.write_text(OLIST_PLAYBOOK, encoding="utf-8")
+    return contacts, events, playbook
+
+
+def _olist_by_pandas() -> pd.DataFrame:
+    """The funnel by origin and the days to close, computed from the files alone."""
+    leads = pd.read_csv(shared_data(OLIST, "olist_marketing_qualified_leads_dataset.csv"))
+    deals = pd.read_csv(shared_data(OLIST, "olist_closed_deals_dataset.csv"))
+    merged = leads.merge(deals[["mql_id", "won_date"]], on="mql_id", how="left")
+    merged["origin"] = merged["origin"].fillna("(none)")
+    first = pd.to_datetime(merged["first_contact_date"], utc=True)
+    merged["days"] = (
+        pd.to_datetime(merged["won_date"], utc=True) - first
+    ).dt.total_seconds() / 86400
+    return merged.groupby("origin").agg(
+        contacts=("mql_id", "size"), customers=("won_date", "count"), median_days=("days", "median")
+    )
+
+
+def test_the_olist_funnel_by_origin_and_time_to_close_match_pandas(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
+) -> None:
+    contacts, events, playbook = _olist_files(tmp_path)
+    db = ["--db", committed_db_url, "--json"]
+    assert cli_json(capsys, *db, "import", "contacts", str(contacts))["created"] == 8_000
+    cli_json(capsys, *db, "qualify", "--playbook", str(playbook))
+    assert cli_json(capsys, *db, "import", "events", str(events))["rejected"] == 0
+    period = ["--from", "2017-01-01", "--to", "2019-01-01"]
+    report = cli_json(capsys, *db, "report", "funnel", "--by", "source", *period)
+    found = {row["group"]: row for row in report["rows"]}
+    expected = _olist_by_pandas()
+    assert set(found) == set(expected.index)
+    for origin, row in expected.iterrows():
+        assert (found[origin]["contacts"], found[origin]["customers"]) == (
+            row["contacts"],
+            row["customers"],
+        ), origin
+        if row["customers"]:
+            assert found[origin]["days_to_convert_median"] == pytest.approx(
+                row["median_days"], abs=0.05
+            ), origin
+    whole = cli_json(capsys, *db, "report", "funnel", *period)
+    counts = {r["stage"]: r["count"] for r in whole["rows"]}
+    assert (counts["contacts"], counts["customers"]) == (8_000, 842)

@@ -62,6 +62,25 @@ def add_new_contacts(session: Session, after_id: int) -> None:
     )
 
 
+def _earliest(first: Any, second: Any) -> Any:
+    """The earlier of two times, either of which may be NULL (portable LEAST)."""
+    return case(
+        (first.is_(None), second),
+        (second.is_(None), first),
+        (second < first, second),
+        else_=first,
+    )
+
+
+def _first_conversion() -> Any:
+    """When the contact first bought (a purchase or a redemption), from its events."""
+    return (
+        select(func.min(Event.occurred_at))
+        .where(Event.contact_id == FunnelFact.contact_id, Event.type.in_(CONVERSION_TYPES))
+        .scalar_subquery()
+    )
+
+
 def _first(stage: str) -> Any:
     return (
         select(func.min(StageChange.changed_at))
@@ -89,7 +108,12 @@ def refresh_stages(session: Session, after_id: int) -> None:
         .values(
             lead_at=_first("lead"),
             qualified_at=_first("qualified"),
-            customer_at=_first("customer"),
+            # A customer became one when they first bought: with history imported later, the
+            # purchase's own time, not when leadsift learnt of it.
+            customer_at=case(
+                (_first("customer").is_(None), None),
+                else_=_earliest(_first("customer"), _first_conversion()),
+            ),
             unqualified_at=_latest("unqualified", StageChange.changed_at),
             unqualified_reason=_latest("unqualified", StageChange.reason),
             lost_at=_latest("lost", StageChange.changed_at),
@@ -117,6 +141,26 @@ def _channel() -> Any:
         (Event.type.startswith("sms_"), "sms"),
         (Event.type.startswith("call"), "phone"),
         else_="web",
+    )
+
+
+def refresh_entries(session: Session, after_id: int) -> None:
+    """A contact entered when it was created, or at its first event if earlier (history
+    imported after the fact): for the contacts with events after AFTER_ID."""
+    first_event = (
+        select(func.min(Event.occurred_at))
+        .where(Event.contact_id == FunnelFact.contact_id)
+        .scalar_subquery()
+    )
+    created = (
+        select(Contact.created_at).where(Contact.id == FunnelFact.contact_id).scalar_subquery()
+    )
+    moved = select(Event.contact_id).where(Event.id > after_id, Event.contact_id.is_not(None))
+    session.execute(
+        update(FunnelFact)
+        .where(FunnelFact.contact_id.in_(moved))
+        .values(entered_at=_earliest(created, first_event))
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -28,6 +28,7 @@ def refresh(session: Session, now: datetime) -> dict[str, int]:
     sql.refresh_stages(session, max(start - sql.MARGIN, 0))
     last["stage_changes"] = sql.max_id(session, StageChange.id)
     start = sql.cursor(session, "touches")
+    sql.refresh_entries(session, max(start - sql.MARGIN, 0))
     sql.refresh_touches(session, max(start - sql.MARGIN, 0))
     last["touches"] = sql.max_id(session, Event.id)
     for name, value in last.items():
