@@ -13,6 +13,8 @@ from leadsift.analytics import attribution_repository as sql
 from leadsift.analytics import rollup_repository as cursors
 from leadsift.analytics.attribution import MODELS, NO_TOUCH_KEY, Conversion, Touch, credits
 from leadsift.analytics.rendering import ChartSpec, Column, Report
+from leadsift.analytics.rollups import prepare, settled_id
+from leadsift.engagement.models import Event
 
 LOOKBACK: Final = timedelta(days=30)
 HALF_LIFE: Final = timedelta(days=7)
@@ -44,7 +46,7 @@ def _credit_rows(conversion: Conversion, conversion_id: int) -> list[dict[str, A
 def refresh(session: Session, now: datetime) -> int:
     """Credit every conversion recorded since the last pass; how many were credited."""
     done = 0
-    start = max(cursors.cursor(session, _CURSOR) - cursors.MARGIN, 0)
+    first = start = cursors.cursor(session, _CURSOR)
     while batch := sql.conversions_after(session, start, _BATCH):
         touches: dict[int, list[Touch]] = defaultdict(list)
         earliest = min(c["at"] for c in batch) - LOOKBACK
@@ -61,16 +63,21 @@ def refresh(session: Session, now: datetime) -> int:
         sql.replace_credits(session, [c["id"] for c in batch], rows)
         start = batch[-1]["id"]
         done += len(batch)
-    cursors.move_cursor(session, _CURSOR, max(start, cursors.cursor(session, _CURSOR)), now)
+    # Past what was credited, but not past an id an earlier one may still join (PostgreSQL):
+    # those conversions are credited again next time, which writes the same credits.
+    settled = min(start, settled_id(session, Event.id, Event.received_at, now))
+    if settled > first:
+        cursors.move_cursor(session, _CURSOR, settled, now)
     session.flush()
     return done
 
 
 def attribution(session: Session, *, since: datetime, until: datetime, now: datetime) -> Report:
     """Credited conversions and revenue per touch key under each model, side by side."""
+    prepare(session)
     refresh(session, now)
     table: dict[str, dict[str, Any]] = defaultdict(dict)
-    for row in sql.credit_totals(session, since, until):
+    for row in sql.credit_totals(session, since.date(), until.date()):
         entry = table[row["key"]]
         entry[f"{row['model']}_conversions"] = float(row["conversions"] or 0)
         entry[f"{row['model']}_revenue"] = float(row["revenue"] or 0)

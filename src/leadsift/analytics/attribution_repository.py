@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from leadsift.analytics.models import AttributionCredit
+from leadsift.analytics.models import AttributionCredit, AttributionDay
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES, event_amount
 from leadsift.engagement.models import Event
+from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sequences import pieces
 
 # What earns credit: leadsift's campaign, else the UTM campaign, else the UTM source.
@@ -56,11 +58,53 @@ def touches_of(
     return found
 
 
+def _day_sums(rows: Sequence[Any], sign: float) -> list[dict[str, Any]]:
+    sums: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for row in rows:
+        found = sums[(row["converted_at"].astimezone(UTC).date(), row["model"], row["key"])]
+        found[0] += sign * row["credit"]
+        found[1] += sign * row["value"]
+        found[2] += sign * row["touches"]
+    return [
+        {"day": d, "model": m, "key": k, "conversions": c, "revenue": v, "touches": int(t)}
+        for (d, m, k), (c, v, t) in sums.items()
+    ]
+
+
+def _add_days(session: Session, sums: list[dict[str, Any]]) -> None:
+    if not sums:
+        return
+    statement = dialect_insert(session)(AttributionDay)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["day", "model", "key"],
+            set_={
+                "conversions": AttributionDay.conversions + statement.excluded.conversions,
+                "revenue": AttributionDay.revenue + statement.excluded.revenue,
+                "touches": AttributionDay.touches + statement.excluded.touches,
+            },
+        ),
+        sums,
+    )
+
+
+_CREDIT_COLUMNS: Final = (
+    AttributionCredit.converted_at, AttributionCredit.model, AttributionCredit.key,
+    AttributionCredit.credit, AttributionCredit.value, AttributionCredit.touches,
+)  # fmt: skip
+
+
 def replace_credits(
     session: Session, conversion_ids: Sequence[int], rows: list[dict[str, Any]]
 ) -> None:
-    """The credits of these conversions, written anew (a pass done twice writes the same)."""
+    """The credits of these conversions, written anew, with their day sums moved along (a pass
+    done twice writes the same)."""
     for piece in pieces(list(conversion_ids)):
+        query = select(*_CREDIT_COLUMNS).where(AttributionCredit.conversion_id.in_(piece))
+        old = list(session.execute(query).mappings())
+        if not old:
+            continue  # conversions seen for the first time: nothing to take back
+        _add_days(session, _day_sums(old, -1.0))
         session.execute(
             delete(AttributionCredit)
             .where(AttributionCredit.conversion_id.in_(piece))
@@ -68,21 +112,22 @@ def replace_credits(
         )
     if rows:
         session.execute(insert(AttributionCredit), rows)
+        _add_days(session, _day_sums(rows, 1.0))
 
 
-def credit_totals(session: Session, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """(model, key, credited conversions, credited revenue, touches) for conversions in the
-    period."""
+def credit_totals(session: Session, since: date, until: date) -> list[dict[str, Any]]:
+    """(model, key, credited conversions, credited revenue, touches) for conversions on the
+    days [SINCE, UNTIL), from the day sums."""
     query = (
         select(
-            AttributionCredit.model,
-            AttributionCredit.key,
-            func.sum(AttributionCredit.credit).label("conversions"),
-            func.sum(AttributionCredit.value).label("revenue"),
-            func.sum(AttributionCredit.touches).label("touches"),
+            AttributionDay.model,
+            AttributionDay.key,
+            func.sum(AttributionDay.conversions).label("conversions"),
+            func.sum(AttributionDay.revenue).label("revenue"),
+            func.sum(AttributionDay.touches).label("touches"),
         )
-        .where(AttributionCredit.converted_at >= since, AttributionCredit.converted_at < until)
-        .group_by(AttributionCredit.model, AttributionCredit.key)
+        .where(AttributionDay.day >= since, AttributionDay.day < until)
+        .group_by(AttributionDay.model, AttributionDay.key)
     )
     return [dict(row._mapping) for row in session.execute(query)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.kit.orm import Base, IdType, UtcDateTime
@@ -43,12 +43,23 @@ class FunnelFact(Base):
     and what brought it (its first campaign and UTM campaign)."""
 
     __tablename__ = "funnel_facts"
-    __table_args__ = (Index("ix_funnel_facts_entered", "entered_at"),)
+    __table_args__ = (
+        Index("ix_funnel_facts_entered", "entered_at"),
+        # Time to convert reads only the customers of a period.
+        Index(
+            "ix_funnel_facts_converted",
+            "entered_at",
+            sqlite_where=text("customer_at IS NOT NULL"),
+            postgresql_where=text("customer_at IS NOT NULL"),
+        ),
+    )
 
     contact_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
     )
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The contact's stage now (reports need not read the contacts table).
+    stage: Mapped[str] = mapped_column(String(20))
     lead_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     qualified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     customer_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -84,6 +95,20 @@ class EventDay(Base):
     utm_campaign: Mapped[str] = mapped_column(String(200))
     events: Mapped[int] = mapped_column(Integer)
     amount: Mapped[float] = mapped_column(Float)
+
+
+class AttributionDay(Base):
+    """Credited conversions, revenue and touches per UTC day of conversion, model and key: what
+    the attribution report sums (a few thousand rows, not millions of credits)."""
+
+    __tablename__ = "attribution_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    conversions: Mapped[float] = mapped_column(Float)
+    revenue: Mapped[float] = mapped_column(Float)
+    touches: Mapped[int] = mapped_column(Integer)
 
 
 class AttributionCredit(Base):

@@ -15,6 +15,8 @@ from leadsift.kit.sqljson import epoch_seconds, utc_month, utc_week
 
 # Contacts still on their way (neither converted nor out of the funnel now).
 OPEN_STAGES: Final = ("contact", "lead", "qualified")
+# Dimensions read from the contacts themselves (the others need no join).
+CONTACT_DIMENSIONS: Final = ("source", "region")
 # What a funnel can be split by, and the SQL of each.
 DIMENSIONS: Final[dict[str, Any]] = {
     "all": literal("all"),
@@ -45,7 +47,7 @@ def funnel_counts(
 def funnel_query(by: str, since: datetime, until: datetime) -> Any:
     """The funnel's one query (see funnel_counts); snapshot-tested."""
     group = DIMENSIONS[by].label("group")
-    open_ = func.count().filter(Contact.stage.in_(OPEN_STAGES))
+    open_ = func.count().filter(FunnelFact.stage.in_(OPEN_STAGES))
     query = (
         select(
             group,
@@ -55,16 +57,22 @@ def funnel_query(by: str, since: datetime, until: datetime) -> Any:
             ),
             _reached(FunnelFact.qualified_at, FunnelFact.customer_at).label("qualified"),
             _reached(FunnelFact.customer_at).label("customers"),
-            func.count().filter(Contact.stage == "unqualified").label("unqualified"),
-            func.count().filter(Contact.stage == "lost").label("lost"),
+            func.count().filter(FunnelFact.stage == "unqualified").label("unqualified"),
+            func.count().filter(FunnelFact.stage == "lost").label("lost"),
             open_.label("in_progress"),
         )
         .select_from(FunnelFact)
-        .join(Contact, Contact.id == FunnelFact.contact_id)
         .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
         .group_by(group)
         .order_by(group)
     )
+    return _joined(query, by)
+
+
+def _joined(query: Any, by: str) -> Any:
+    """QUERY over the funnel facts with what dimension BY reads (nothing more)."""
+    if by in CONTACT_DIMENSIONS:
+        query = query.join(Contact, Contact.id == FunnelFact.contact_id)
     if by == "agent":
         query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
         query = query.outerjoin(User, User.id == ContactOwner.user_id)
@@ -83,16 +91,13 @@ def conversion_times(
     query = (
         select(group, customer - entered, customer - qualified)
         .select_from(FunnelFact)
-        .join(Contact, Contact.id == FunnelFact.contact_id)
         .where(
             FunnelFact.entered_at >= since,
             FunnelFact.entered_at < until,
             FunnelFact.customer_at.is_not(None),
         )
     )
-    if by == "agent":
-        query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
-        query = query.outerjoin(User, User.id == ContactOwner.user_id)
+    query = _joined(query, by)
     return [
         (g, float(total), None if q is None else float(q)) for g, total, q in session.execute(query)
     ]

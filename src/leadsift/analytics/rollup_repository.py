@@ -1,11 +1,10 @@
 """SQL of the rollups: each contact's way through the funnel, and events per day and campaign.
 
-Both read their source past a cursor. The funnel facts of the contacts whose history moved are
-recomputed whole from their history (re-reading a margin before the cursor costs nothing but
-time: the result is the same). Event days are sums, so each event must count once: the cursor
-moves past an event only when no earlier id can still appear — at once on SQLite (one writer),
-a minute later on PostgreSQL (concurrent writers may commit ids out of order) — and reports add
-the events past the cursor to the stored sums.
+Both read their source past a cursor, which moves past a row only once no earlier id can still
+appear: at once on SQLite (one writer), a minute after the row was written on PostgreSQL
+(concurrent writers may commit ids out of order). The funnel facts of the contacts whose history
+moved are recomputed whole from their history, so reading a row twice changes nothing; event
+days are sums, read once each, and reports add the events past their cursor to the sums.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sqljson import json_value_at, utc_day
 from leadsift.qualification.models import StageChange
 
-# Ids re-read before the cursor of an idempotent rollup (transactions committed out of order).
-MARGIN: Final = 10_000
 CONVERSION_TYPES: Final = ("purchase", "promo_redeemed")
 
 
@@ -56,9 +53,11 @@ def max_id(session: Session, column: Any, where: ColumnElement[bool] | None = No
 def add_new_contacts(session: Session, after_id: int) -> None:
     """A funnel row for each contact after AFTER_ID that has none yet."""
     known = select(FunnelFact.contact_id).where(FunnelFact.contact_id == Contact.id)
-    rows = select(Contact.id, Contact.created_at).where(Contact.id > after_id, ~known.exists())
+    rows = select(Contact.id, Contact.created_at, Contact.stage).where(
+        Contact.id > after_id, ~known.exists()
+    )
     session.execute(
-        dialect_insert(session)(FunnelFact).from_select(["contact_id", "entered_at"], rows)
+        dialect_insert(session)(FunnelFact).from_select(["contact_id", "entered_at", "stage"], rows)
     )
 
 
@@ -106,6 +105,9 @@ def refresh_stages(session: Session, after_id: int) -> None:
         update(FunnelFact)
         .where(FunnelFact.contact_id.in_(moved))
         .values(
+            stage=select(Contact.stage)
+            .where(Contact.id == FunnelFact.contact_id)
+            .scalar_subquery(),
             lead_at=_first("lead"),
             qualified_at=_first("qualified"),
             # A customer became one when they first bought: with history imported later, the

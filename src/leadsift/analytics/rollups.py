@@ -3,9 +3,11 @@ resumable: an interrupted pass is simply done again); services flush, entrypoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import rollup_repository as sql
@@ -14,30 +16,43 @@ from leadsift.engagement.models import Event
 from leadsift.kit.bulk import is_postgres
 from leadsift.qualification.models import StageChange
 
-# On PostgreSQL an event id is summed only once no earlier id can still commit.
+# On PostgreSQL a cursor moves past a row only once no earlier id can still commit.
 SETTLE: Final = timedelta(minutes=1)
+_Step = Callable[[Session, int], None]
+# (cursor, the source's id and write time, what reads the rows past the cursor)
+_SOURCES: Final[tuple[tuple[str, Any, Any, tuple[_Step, ...]], ...]] = (
+    ("contacts", Contact.id, Contact.created_at, (sql.add_new_contacts,)),
+    ("stage_changes", StageChange.id, StageChange.changed_at, (sql.refresh_stages,)),
+    ("touches", Event.id, Event.received_at, (sql.refresh_entries, sql.refresh_touches)),
+)
+
+
+def settled_id(session: Session, id_column: Any, written: Any, now: datetime) -> int:
+    """The highest id no earlier id can still join (every id on SQLite)."""
+    if not is_postgres(session):
+        return sql.max_id(session, id_column)
+    return sql.max_id(session, id_column, written < now - SETTLE)
+
+
+def prepare(session: Session) -> None:
+    """Report queries are planned, not compiled: PostgreSQL's JIT cost more than it saved."""
+    if is_postgres(session):
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def refresh(session: Session, now: datetime) -> dict[str, int]:
     """Bring every rollup up to date; the last id each has taken in."""
+    prepare(session)
     last = {}
-    start = sql.cursor(session, "contacts")
-    sql.add_new_contacts(session, max(start - sql.MARGIN, 0))
-    last["contacts"] = sql.max_id(session, Contact.id)
-    start = sql.cursor(session, "stage_changes")
-    sql.refresh_stages(session, max(start - sql.MARGIN, 0))
-    last["stage_changes"] = sql.max_id(session, StageChange.id)
-    start = sql.cursor(session, "touches")
-    sql.refresh_entries(session, max(start - sql.MARGIN, 0))
-    sql.refresh_touches(session, max(start - sql.MARGIN, 0))
-    last["touches"] = sql.max_id(session, Event.id)
-    for name, value in last.items():
-        sql.move_cursor(session, name, value, now)
-    settled = (
-        sql.max_id(session, Event.id, Event.received_at < now - SETTLE)
-        if is_postgres(session)
-        else last["touches"]
-    )
+    for name, id_column, written, steps in _SOURCES:
+        start = sql.cursor(session, name)
+        if sql.max_id(session, id_column) > start:
+            for step in steps:
+                step(session, start)
+        last[name] = max(start, settled_id(session, id_column, written, now))
+        if last[name] > start:
+            sql.move_cursor(session, name, last[name], now)
+    settled = settled_id(session, Event.id, Event.received_at, now)
     start = sql.cursor(session, "event_days")
     if settled > start:
         sql.add_event_days(session, start, settled)

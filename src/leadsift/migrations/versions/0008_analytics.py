@@ -1,4 +1,5 @@
-"""Analytics: costs, the funnel and event-day rollups with their cursors, attribution credits.
+"""Analytics: costs, the funnel and event-day rollups with their cursors, attribution credits
+and their day sums.
 
 Revision ID: 0008
 Revises: 0007
@@ -92,6 +93,7 @@ def upgrade() -> None:
             "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stage", sa.String(length=20), nullable=False),
         sa.Column("lead_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("qualified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("customer_at", sa.DateTime(timezone=True), nullable=True),
@@ -112,8 +114,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_funnel_facts")),
     )
     op.create_index("ix_funnel_facts_entered", "funnel_facts", ["entered_at"], unique=False)
+    op.create_index(
+        "ix_funnel_facts_converted",
+        "funnel_facts",
+        ["entered_at"],
+        unique=False,
+        sqlite_where=sa.text("customer_at IS NOT NULL"),
+        postgresql_where=sa.text("customer_at IS NOT NULL"),
+    )
+    op.create_table(
+        "attribution_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("model", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("conversions", sa.Float(), nullable=False),
+        sa.Column("revenue", sa.Float(), nullable=False),
+        sa.Column("touches", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "model", "key", name=op.f("pk_attribution_days")),
+    )
 
 
 def downgrade() -> None:
-    for table in ("attribution_credits", "funnel_facts", "event_days", "rollup_cursors", "costs"):
+    for table in (
+        "attribution_days",
+        "attribution_credits",
+        "funnel_facts",
+        "event_days",
+        "rollup_cursors",
+        "costs",
+    ):
         op.drop_table(table)
