@@ -154,6 +154,18 @@ def test_roi_from_costs_and_purchases(
     assert autumn["roas"] == pytest.approx(3.0)
     # Both buyers' first campaign is autumn (a message, or the purchase that names it).
     assert autumn["customers"] == 2 and autumn["cost_per_customer"] == pytest.approx(75.0)
+    by_channel = cli_json(capsys, *db, "report", "roi", "--by", "channel")["rows"]
+    email = next(row for row in by_channel if row["channel"] == "email")
+    # Contact 0 came by email (90 spent on email) and bought for 300.
+    assert (email["cost"], email["customers"], email["revenue"]) == (90.0, 1, 300.0)
+    assert email["roi"] == pytest.approx((300 - 90) / 90)
+    october = cli_json(capsys, *db, "report", "roi", "--from", "2026-10-02", "--to", "2026-11-01")
+    [autumn] = [row for row in october["rows"] if row["campaign"] == "autumn"]
+    assert autumn["cost"] == 60.0  # the 90 of 1 October is outside the period
+    by_source = cli_json(capsys, *db, "report", "roi", "--by", "source")["rows"]
+    assert {r["source"]: (r["cost"], r["revenue"]) for r in by_source} == {
+        "web": (0.0, 450.0), "salon": (0.0, 0.0), "(none)": (150.0, 0.0),  # costs naming no source
+    }  # fmt: skip
 
 
 def test_attribution_models_side_by_side_and_per_contact(

@@ -161,10 +161,18 @@ def report_lift(  # noqa: PLR0917 — one parameter per CLI option
 
 
 @report_app.command("roi")
-def report_roi(ctx: typer.Context, fmt: Format = "table", out: Out = None) -> None:
-    """Per campaign: cost, messages, leads, qualified, customers, revenue, cost per step, ROI
-    and return on ad spend."""
-    _run(ctx, fmt, out, lambda s: roi.roi(s, now=utcnow()))
+def report_roi(  # noqa: PLR0917 — one parameter per CLI option
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option("--by", help="campaign, channel or source.")] = "campaign",
+    since: Since = None,
+    until: Until = None,
+    fmt: Format = "table",
+    out: Out = None,
+) -> None:
+    """Per campaign, channel or source: cost, messages, leads, qualified, customers, revenue,
+    cost per step, ROI and return on ad spend (all time unless --from/--to)."""
+    start, end = day(since, "--from"), day(until, "--to")
+    _run(ctx, fmt, out, lambda s: roi.roi(s, now=utcnow(), by=by, since=start, until=end))
 
 
 @report_app.command("attribution")

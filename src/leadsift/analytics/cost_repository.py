@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from difflib import get_close_matches
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.analytics.models import Cost, EventDay, FunnelFact
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES, cursor, event_amount
+from leadsift.contacts.models import Contact
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert
 from leadsift.outreach.models import Campaign
@@ -60,11 +62,57 @@ def costs(session: Session, campaign: str | None) -> list[Cost]:
     return list(session.scalars(query))
 
 
-def cost_by(session: Session, by: str) -> dict[str, float]:
-    """Total cost per campaign, channel or source."""
+def cost_by(
+    session: Session, by: str, since: date | None = None, until: date | None = None
+) -> dict[str, float]:
+    """Total cost per campaign, channel or source (spent on the days [SINCE, UNTIL))."""
     column = {"campaign": Cost.campaign, "channel": Cost.channel, "source": Cost.source}[by]
     query = select(column, func.sum(Cost.amount)).group_by(column)
+    if since is not None and until is not None:
+        query = query.where(Cost.spent_on >= since, Cost.spent_on < until)
     return {str(k or "(none)"): float(v or 0) for k, v in session.execute(query)}
+
+
+def results_by(
+    session: Session, by: str, since: datetime, until: datetime
+) -> dict[str, tuple[int, int, int, int, int, float]]:
+    """Per first-touch channel or contact source, for contacts who entered in the period:
+    (contacts, leads, qualified, customers, purchases, revenue) — purchases in the period."""
+    dimension = FunnelFact.channel if by == "channel" else Contact.source
+    counts = (
+        select(
+            dimension,
+            func.count(),
+            func.count(
+                func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
+            ),
+            func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
+            func.count(FunnelFact.customer_at),
+        )
+        .select_from(FunnelFact)
+        .join(Contact, Contact.id == FunnelFact.contact_id)
+        .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
+        .group_by(dimension)
+    )
+    found = {
+        str(k or "(none)"): (int(a), int(b), int(c), int(d), 0, 0.0)
+        for k, a, b, c, d in session.execute(counts)
+    }
+    bought = (
+        select(dimension, func.count(), func.sum(event_amount()))
+        .select_from(Event)
+        .join(FunnelFact, FunnelFact.contact_id == Event.contact_id)
+        .join(Contact, Contact.id == Event.contact_id)
+        .where(
+            Event.type.in_(CONVERSION_TYPES), Event.occurred_at >= since, Event.occurred_at < until
+        )
+        .group_by(dimension)
+    )
+    for name, n, amount in session.execute(bought):
+        key = str(name or "(none)")
+        base = found.get(key, (0, 0, 0, 0, 0, 0.0))
+        found[key] = (*base[:4], int(n or 0), float(amount or 0))
+    return found
 
 
 def _day_campaign() -> Any:
@@ -77,20 +125,26 @@ def _event_campaign() -> Any:
     return func.coalesce(Event.campaign, Event.utm_campaign, "")
 
 
-def revenue_by_campaign(session: Session) -> dict[str, tuple[int, float]]:
-    """(conversions, revenue) per campaign: the event-day sums plus events past their cursor."""
+def revenue_by_campaign(
+    session: Session, since: datetime, until: datetime
+) -> dict[str, tuple[int, float]]:
+    """(conversions, revenue) per campaign in the period: the event-day sums plus the events
+    past their cursor."""
     found: dict[str, tuple[int, float]] = {}
     day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
     summed = (
         select(day_campaign, func.sum(EventDay.events), func.sum(EventDay.amount))
-        .where(EventDay.type.in_(CONVERSION_TYPES))
+        .where(EventDay.type.in_(CONVERSION_TYPES), *_days(since, until))
         .group_by(day_campaign)
     )
     tail = (
         select(event_campaign, func.count(), func.sum(event_amount()))
-        .where(Event.id > cursor(session, "event_days"), Event.type.in_(CONVERSION_TYPES))
+        .where(
+            Event.id > cursor(session, "event_days"), Event.type.in_(CONVERSION_TYPES),
+            Event.occurred_at >= since, Event.occurred_at < until,
+        )
         .group_by(event_campaign)
-    )
+    )  # fmt: skip
     for query in (summed, tail):
         for name, n, amount in session.execute(query):
             count, total = found.get(str(name or "(none)"), (0, 0.0))
@@ -98,39 +152,54 @@ def revenue_by_campaign(session: Session) -> dict[str, tuple[int, float]]:
     return found
 
 
-def sends_by_campaign(session: Session) -> dict[str, int]:
-    """Messages sent per campaign (the event-day sums plus events past their cursor)."""
+def _days(since: datetime, until: datetime) -> list[Any]:
+    """Day sums of the days the period touches (a period starts and ends at midnight UTC)."""
+    return [EventDay.day >= since.date(), EventDay.day < until.date()]
+
+
+def sends_by_campaign(session: Session, since: datetime, until: datetime) -> dict[str, int]:
+    """Messages sent per campaign in the period (day sums plus events past their cursor)."""
     types = ("email_sent", "sms_sent")
     found: dict[str, int] = {}
     day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
     summed = (
         select(day_campaign, func.sum(EventDay.events))
-        .where(EventDay.type.in_(types))
+        .where(EventDay.type.in_(types), *_days(since, until))
         .group_by(day_campaign)
     )
     tail = (
         select(event_campaign, func.count())
-        .where(Event.id > cursor(session, "event_days"), Event.type.in_(types))
+        .where(
+            Event.id > cursor(session, "event_days"), Event.type.in_(types),
+            Event.occurred_at >= since, Event.occurred_at < until,
+        )
         .group_by(event_campaign)
-    )
+    )  # fmt: skip
     for query in (summed, tail):
         for name, n in session.execute(query):
             found[str(name or "(none)")] = found.get(str(name or "(none)"), 0) + int(n or 0)
     return found
 
 
-def funnel_by_campaign(session: Session) -> dict[str, tuple[int, int, int, int]]:
-    """(contacts, leads, qualified, customers) per first-touch campaign (else UTM campaign)."""
+def funnel_by_campaign(
+    session: Session, since: datetime, until: datetime
+) -> dict[str, tuple[int, int, int, int]]:
+    """(contacts, leads, qualified, customers) per first-touch campaign (else UTM campaign), of
+    the contacts who entered in the period."""
     campaign = func.coalesce(FunnelFact.campaign, FunnelFact.utm_campaign)
-    query = select(
-        campaign,
-        func.count(),
-        func.count(
-            func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
-        ),
-        func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
-        func.count(FunnelFact.customer_at),
-    ).group_by(campaign)
+    query = (
+        select(
+            campaign,
+            func.count(),
+            func.count(
+                func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
+            ),
+            func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
+            func.count(FunnelFact.customer_at),
+        )
+        .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
+        .group_by(campaign)
+    )
     return {
         str(name or "(none)"): (int(a), int(b), int(c), int(d))
         for name, a, b, c, d in session.execute(query)

@@ -3,14 +3,16 @@ customers, revenue), cost per step, ROI = (revenue − cost) / cost and return o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import cost_repository as sql
 from leadsift.analytics import rollups
+from leadsift.analytics.funnel import check_period
 from leadsift.analytics.rendering import ChartSpec, Column, Report
+from leadsift.errors import InvalidInputError
 
 _COLUMNS: Final = (
     Column("campaign", "campaign", "text"),
@@ -34,40 +36,87 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
-def roi(session: Session, *, now: datetime, currency: str = "EUR") -> Report:
-    """Cost, results and return of every campaign that cost or brought something."""
-    rollups.refresh(session, now)
-    costs = sql.cost_by(session, "campaign")
-    revenue = sql.revenue_by_campaign(session)
-    sends = sql.sends_by_campaign(session)
-    funnel = sql.funnel_by_campaign(session)
+DIMENSIONS: Final = ("campaign", "channel", "source")
+
+
+def _row(
+    name: str, cost: float, sends: int | None, figures: tuple[int, ...], revenue: float
+) -> dict[str, object]:
+    _, leads, qualified, customers, conversions = figures
+    return {
+        "campaign": name, "cost": cost, "sends": sends, "leads": leads, "qualified": qualified,
+        "customers": customers, "conversions": conversions, "revenue": revenue,
+        "cost_per_lead": _ratio(cost, leads), "cost_per_qualified": _ratio(cost, qualified),
+        "cost_per_customer": _ratio(cost, customers), "roi": _ratio(revenue - cost, cost),
+        "roas": _ratio(revenue, cost),
+    }  # fmt: skip
+
+
+def _by_campaign(session: Session, since: datetime, until: datetime) -> list[dict[str, object]]:
+    costs = sql.cost_by(session, "campaign", since.date(), until.date())
+    revenue = sql.revenue_by_campaign(session, since, until)
+    sends = sql.sends_by_campaign(session, since, until)
+    funnel = sql.funnel_by_campaign(session, since, until)
     names = sorted(set(costs) | set(revenue) | {n for n in funnel if n != "(none)"})
     rows = []
     for name in names:
-        cost = costs.get(name, 0.0)
         conversions, earned = revenue.get(name, (0, 0.0))
-        _, leads, qualified, customers = funnel.get(name, (0, 0, 0, 0))
-        rows.append(
-            {
-                "campaign": name, "cost": cost, "sends": sends.get(name, 0), "leads": leads,
-                "qualified": qualified, "customers": customers, "conversions": conversions,
-                "revenue": earned, "cost_per_lead": _ratio(cost, leads),
-                "cost_per_qualified": _ratio(cost, qualified),
-                "cost_per_customer": _ratio(cost, customers),
-                "roi": _ratio(earned - cost, cost), "roas": _ratio(earned, cost),
-            }
-        )  # fmt: skip
-    notes = [] if rows else ["no campaign cost or brought anything yet: no data"]
+        counts = funnel.get(name, (0, 0, 0, 0))
+        figures = (*counts, conversions)
+        rows.append(_row(name, costs.get(name, 0.0), sends.get(name, 0), figures, earned))
+    return rows
+
+
+def _by_other(
+    session: Session, by: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    costs = sql.cost_by(session, by, since.date(), until.date())
+    results = sql.results_by(session, by, since, until)
+    rows = []
+    for name in sorted(set(costs) | set(results)):
+        *counts, conversions, earned = results.get(name, (0, 0, 0, 0, 0, 0.0))
+        figures = (*(int(c) for c in counts), int(conversions))
+        rows.append(_row(name, costs.get(name, 0.0), None, figures, float(earned)))
+    return rows
+
+
+def roi(
+    session: Session,
+    *,
+    now: datetime,
+    by: str = "campaign",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    currency: str = "EUR",
+) -> Report:
+    """Cost, results and return per campaign, channel or source, for a period: costs spent and
+    purchases made in it, leads and customers among the contacts who entered in it."""
+    if by not in DIMENSIONS:
+        raise InvalidInputError(f"--by {by!r}: ROI is split by one of {', '.join(DIMENSIONS)}")
+    start, end = since or datetime(2000, 1, 1, tzinfo=UTC), until or now + timedelta(days=1)
+    check_period(start, end)
+    rollups.refresh(session, now)
+    rows = (
+        _by_campaign(session, start, end)
+        if by == "campaign"
+        else _by_other(session, by, start, end)
+    )
+    notes = [] if rows else ["nothing cost or brought anything in this period: no data"]
     if any(r["cost"] == 0 for r in rows):
         notes.append(
-            "campaigns without a recorded cost have no ROI (undefined, not 0): record costs "
-            "with `leadsift cost add --campaign C --amount X`"
+            "without a recorded cost there is no ROI (undefined, not 0): record costs with "
+            "`leadsift cost add --campaign C --amount X [--channel] [--source]`"
         )
+    columns = tuple(
+        Column(by, by, "text") if c.key == "campaign" else c
+        for c in _COLUMNS
+        if not (c.key == "sends" and by == "source")
+    )
     return Report(
-        title="ROI by campaign",
-        columns=_COLUMNS,
-        rows=tuple(rows),
+        title=f"ROI by {by}",
+        columns=columns,
+        rows=tuple({by if k == "campaign" else k: v for k, v in r.items()} for r in rows),
         notes=tuple(notes),
-        chart=ChartSpec("bar", "campaign", "roi") if rows else None,
-        meta={"currency": currency},
+        chart=ChartSpec("bar", by, "roi") if rows else None,
+        meta={"currency": currency, "by": by, "from": start.isoformat(), "to": end.isoformat()},
     )
