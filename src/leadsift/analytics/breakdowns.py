@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.analytics import breakdown_repository as sql
 from leadsift.analytics import cost_repository, funnel, rollups
+from leadsift.analytics.funnel import rate
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 
 _MESSAGE_TYPES: Final = {
@@ -22,10 +23,6 @@ _MESSAGE_TYPES: Final = {
     "bounced": ("email_bounced",),
     "purchases": ("purchase", "promo_redeemed"),
 }
-
-
-def _rate(part: float, whole: float) -> float | None:
-    return part / whole if whole else None
 
 
 def campaigns(session: Session, *, now: datetime) -> Report:
@@ -47,9 +44,9 @@ def campaigns(session: Session, *, now: datetime) -> Report:
         rows.append(
             {
                 "campaign": name, **{k: int(found[k]) for k in _MESSAGE_TYPES},
-                "open_rate": _rate(found["opened"], sent),
-                "click_rate": _rate(found["clicked"], sent),
-                "unsubscribe_rate": _rate(found["unsubscribed"], sent),
+                "open_rate": rate(found["opened"], sent),
+                "click_rate": rate(found["clicked"], sent),
+                "unsubscribe_rate": rate(found["unsubscribed"], sent),
                 "revenue": found["revenue"], "cost": costs.get(name, 0.0),
             }
         )  # fmt: skip
@@ -77,7 +74,7 @@ def agents(session: Session, *, since: datetime, until: datetime, now: datetime)
     rows = []
     for row in sql.agent_figures(session, since, until):
         closed = row["won"] + row["lost"]
-        rows.append({**row, "win_rate": _rate(row["won"], closed)})
+        rows.append({**row, "win_rate": rate(row["won"], closed)})
     return Report(
         title="Agents",
         columns=(
@@ -107,8 +104,8 @@ def sources(session: Session, *, since: datetime, until: datetime, now: datetime
         cost = costs.get(str(row["group"]), 0.0)
         extra: dict[str, Any] = {
             "cost": cost,
-            "cost_per_lead": _rate(cost, float(str(row["leads"]))) if cost else None,
-            "cost_per_customer": _rate(cost, float(str(row["customers"]))) if cost else None,
+            "cost_per_lead": rate(cost, float(str(row["leads"]))) if cost else None,
+            "cost_per_customer": rate(cost, float(str(row["customers"]))) if cost else None,
         }
         rows.append({**row, **extra})
     return Report(

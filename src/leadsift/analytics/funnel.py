@@ -19,8 +19,8 @@ _COUNT_KEYS: Final = (*STAGES, "in_progress", "unqualified", "lost")
 _DAY: Final = 86_400.0
 
 
-def rate(part: int, whole: int) -> float | None:
-    """PART / WHOLE, or None (undefined — not 0) when WHOLE is 0."""
+def rate(part: float, whole: float) -> float | None:
+    """PART / WHOLE, or None (undefined — never 0 nor infinite) when WHOLE is 0."""
     return part / whole if whole else None
 
 

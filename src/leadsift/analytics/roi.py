@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.analytics import cost_repository as sql
 from leadsift.analytics import rollups
-from leadsift.analytics.funnel import check_period
+from leadsift.analytics.funnel import check_period, rate
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 from leadsift.errors import InvalidInputError
 
@@ -31,11 +31,6 @@ _COLUMNS: Final = (
 )
 
 
-def _ratio(part: float, whole: float) -> float | None:
-    """PART / WHOLE, undefined (None, never 0 nor infinite) when WHOLE is 0."""
-    return part / whole if whole else None
-
-
 DIMENSIONS: Final = ("campaign", "channel", "source")
 
 
@@ -46,9 +41,9 @@ def _row(
     return {
         "campaign": name, "cost": cost, "sends": sends, "leads": leads, "qualified": qualified,
         "customers": customers, "conversions": conversions, "revenue": revenue,
-        "cost_per_lead": _ratio(cost, leads), "cost_per_qualified": _ratio(cost, qualified),
-        "cost_per_customer": _ratio(cost, customers), "roi": _ratio(revenue - cost, cost),
-        "roas": _ratio(revenue, cost),
+        "cost_per_lead": rate(cost, leads), "cost_per_qualified": rate(cost, qualified),
+        "cost_per_customer": rate(cost, customers), "roi": rate(revenue - cost, cost),
+        "roas": rate(revenue, cost),
     }  # fmt: skip
 
 
