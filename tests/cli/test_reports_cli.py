@@ -107,6 +107,12 @@ def test_the_funnel_has_step_and_overall_rates_and_times(
     assert rows["customers"]["overall"] == pytest.approx(2 / 6)
     # Converted after 10 and 4 days: median 7, p90 (nearest rank) 10.
     assert any("median 7.0 days, p90 10.0 days" in note for note in report["notes"])
+    stages = cli_json(capsys, *db, "report", "stage-times", *PERIOD)["rows"]
+    assert [(r["step"], r["contacts"], r["median_days"], r["p90_days"]) for r in stages] == [
+        ("entered → lead", 5, 1.0, 2.0),
+        ("lead → qualified", 3, 2.0, 4.0),
+        ("qualified → customer", 2, 2.0, 7.0),
+    ]
 
 
 def test_the_funnel_by_source_and_by_cohort_week(

@@ -271,3 +271,12 @@ def test_charting_an_empty_report_or_one_without_a_chart_says_so() -> None:
         chart_svg(empty)
     with pytest.raises(ValueError, match="no chart spec"):
         chart_png(Report("Plain", FUNNEL_COLUMNS, _funnel().rows))
+
+
+def test_percentiles_of_an_hour_histogram() -> None:
+    from leadsift.analytics.funnel import histogram_percentile
+
+    bins = [(24, 4), (48, 1)]  # four took a day, one two days
+    assert histogram_percentile(bins, 0.5) == 1.0
+    assert histogram_percentile(bins, 0.9) == 2.0
+    assert histogram_percentile([], 0.5) is None

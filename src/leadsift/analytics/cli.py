@@ -133,6 +133,17 @@ def report_funnel(  # noqa: PLR0917 — one parameter per CLI option
     )  # fmt: skip
 
 
+@report_app.command("stage-times")
+def report_stage_times(
+    ctx: typer.Context, since: Since = None, until: Until = None, fmt: Format = "table",
+    out: Out = None,
+) -> None:  # fmt: skip
+    """Time in stage: how long entry → lead, lead → qualified and qualified → customer took
+    (median, p90)."""
+    start, end = period(since, until)
+    _run(ctx, fmt, out, lambda s: funnel.time_in_stage(s, since=start, until=end, now=utcnow()))
+
+
 @report_app.command("reasons")
 def report_reasons(
     ctx: typer.Context, since: Since = None, until: Until = None, fmt: Format = "table",

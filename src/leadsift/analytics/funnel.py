@@ -3,6 +3,7 @@ time to convert, who left and why — honest about cohorts still converting."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -137,6 +138,50 @@ def _stages_report(
         ),
         chart=ChartSpec("funnel", "stage", "count", "rate"),
         meta={"by": "all", "from": since.isoformat(), "to": until.isoformat()},
+    )
+
+
+def histogram_percentile(bins: list[tuple[int, int]], fraction: float) -> float | None:
+    """The FRACTION percentile (nearest rank) of a histogram of whole hours, in days (the
+    middle of its hour); None when empty."""
+    total = sum(n for _, n in bins)
+    if not total:
+        return None
+    rank = max(math.ceil(fraction * total), 1)
+    seen = 0
+    for hours, n in bins:
+        seen += n
+        if seen >= rank:
+            return round((hours + 0.5) / 24, 1)
+    return None  # pragma: no cover — the ranks add up to the total
+
+
+def time_in_stage(session: Session, *, since: datetime, until: datetime, now: datetime) -> Report:
+    """How long each step took (median, p90, in days) for contacts who entered in the period,
+    over those who made it (those still on their way are not counted as a time)."""
+    check_period(since, until)
+    rollups.refresh(session, now)
+    rows = []
+    for name, bins in repository.step_hours(session, since, until).items():
+        rows.append(
+            {
+                "step": name,
+                "contacts": sum(n for _, n in bins),
+                "median_days": histogram_percentile(bins, 0.5),
+                "p90_days": histogram_percentile(bins, 0.9),
+            }
+        )
+    return Report(
+        title="Time in stage",
+        columns=(
+            Column("step", "step", "text"),
+            Column("contacts", "contacts who made it", "count"),
+            Column("median_days", "median (days)", "number"),
+            Column("p90_days", "p90 (days)", "number"),
+        ),
+        rows=tuple(rows),
+        notes=("durations to the hour; contacts still in a stage are not counted",),
+        meta={"from": since.isoformat(), "to": until.isoformat()},
     )
 
 

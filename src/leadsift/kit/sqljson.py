@@ -155,3 +155,10 @@ utc_month = portable_function(
     postgresql="to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM')",
     type_=String(),
 )
+# Whole hours in a number of seconds (rounded down), as an integer: bins of a duration histogram.
+hours_of = portable_function(
+    "hours_of",
+    sqlite="CAST(({}) / 3600.0 AS INTEGER)",
+    postgresql="CAST(floor(({}) / 3600.0) AS BIGINT)",
+    type_=BigInteger(),
+)
