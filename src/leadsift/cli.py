@@ -12,6 +12,7 @@ from leadsift.access.cli import apikey_app
 from leadsift.agents import service as agents
 from leadsift.agents.cli import register as register_agents
 from leadsift.agents.optout_cli import optout_app
+from leadsift.analytics.cli import keep_rollups
 from leadsift.analytics.cli import register as register_analytics
 from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
@@ -24,6 +25,7 @@ from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
 from leadsift.outreach.audience_cli import audience_app
 from leadsift.outreach.cli import register as register_outreach
+from leadsift.outreach.cli import while_working
 from leadsift.qualification.cli import after_moves
 from leadsift.qualification.cli import register as register_qualification
 from leadsift.scoring import service as scoring
@@ -55,6 +57,7 @@ register_backup(app)
 register_outreach(app)
 register_agents(app)
 register_analytics(app)
+while_working(keep_rollups)
 after_moves(agents.assign_new)
 
 

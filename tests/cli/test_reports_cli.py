@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from matplotlib import image
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import repository
+from leadsift.analytics.models import AttributionCredit, FunnelFact
 from leadsift.contacts.models import Contact
 from leadsift.db import Database
 from leadsift.engagement.service import record_for_contacts
@@ -285,3 +287,19 @@ def test_the_funnel_sql_matches_its_snapshot(dialect: str, by: str) -> None:
 def test_json_output_is_one_document(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
     result = run(capsys, *db, "report", "funnel", "--by", "source", *PERIOD)
     assert json.loads(result.out)["title"] == "Funnel by source"
+
+
+def test_the_worker_keeps_the_rollups_up_to_date(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    database = Database(db[1]).ready()
+    with database.unit_of_work() as session:
+        before = session.scalar(select(func.count()).select_from(FunnelFact))
+    result = run(capsys, *db, "worker", "--once")
+    assert result.code == 0, result.err
+    with database.unit_of_work() as session:
+        facts = session.scalar(select(func.count()).select_from(FunnelFact))
+        credited = session.scalar(select(func.count()).select_from(AttributionCredit))
+    database.dispose()
+    assert (before, facts) == (0, len(HISTORY))
+    assert credited and credited > 0  # the two purchases, under each model

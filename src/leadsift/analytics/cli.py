@@ -18,9 +18,11 @@ from leadsift.analytics import (
     funnel,
     rendering,
     roi,
+    rollups,
 )
 from leadsift.analytics.lift_report import lift_report
 from leadsift.analytics.rendering import Report
+from leadsift.db import Database
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stdout, write_atomically
 from leadsift.kit.clock import utcnow
@@ -310,6 +312,13 @@ def cost_list(ctx: typer.Context, campaign: Annotated[str | None, typer.Option()
             cost.channel or "", cost.source or "",
         )  # fmt: skip
     stdout.print(table)
+
+
+def keep_rollups(database: Database, now: datetime) -> None:
+    """Bring the analytics rollups up to date (the worker's upkeep)."""
+    with database.unit_of_work() as session:
+        rollups.refresh(session, now)
+        attribution_report.refresh(session, now)
 
 
 def register(app: typer.Typer) -> None:

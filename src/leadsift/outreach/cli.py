@@ -4,7 +4,10 @@ the registration of every outreach command group."""
 from __future__ import annotations
 
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from types import FrameType
 from typing import Annotated
 
@@ -12,7 +15,8 @@ import typer
 from rich.table import Table
 
 from leadsift.contacts import lookup
-from leadsift.errors import NotFoundError
+from leadsift.db import Database
+from leadsift.errors import LeadsiftError, NotFoundError
 from leadsift.kit.cli import emit_json, key_value_table, plain, state, stderr, stdout
 from leadsift.kit.clock import utcnow
 from leadsift.outreach import campaign_repository, consent
@@ -115,6 +119,26 @@ def show(
     stdout.print(table)
 
 
+# Work the worker also does while it runs, every MAINTENANCE_SECONDS (and once at its start):
+# (database, now). The root CLI plugs in the analytics rollups, so they follow what is written.
+Maintenance = Callable[[Database, datetime], object]
+_maintenance: list[Maintenance] = []
+MAINTENANCE_SECONDS = 60.0
+
+
+def while_working(hook: Maintenance) -> None:
+    """Run HOOK every minute while `leadsift worker` runs (and once when it starts)."""
+    _maintenance.append(hook)
+
+
+def _maintain(database: Database) -> None:
+    for hook in _maintenance:
+        try:
+            hook(database, utcnow())
+        except LeadsiftError as problem:  # upkeep must never stop the sending
+            stderr.print(f"warning: {problem.message}", markup=False)
+
+
 def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option(help="Process what is due now, then exit.")] = False,
@@ -136,6 +160,16 @@ def worker(
 
     signal.signal(signal.SIGTERM, ask_stop)
     options = WorkerOptions(once=once, batch=batch, lanes=lanes, max_messages=max_messages)
+    _maintain(cli.database())
+    last = {"maintained": time.monotonic()}
+
+    def should_stop() -> bool:
+        # The supervising thread does the upkeep between its looks at the lanes.
+        if time.monotonic() - last["maintained"] >= MAINTENANCE_SECONDS:
+            _maintain(cli.database())
+            last["maintained"] = time.monotonic()
+        return stop["asked"]
+
     runner = Worker(
         cli.database(),
         sending=sending(settings),
@@ -146,7 +180,7 @@ def worker(
     if not cli.json_output:
         stderr.print("worker started (Ctrl-C or SIGTERM to stop)", markup=False)
     try:
-        report = runner.run(lambda: stop["asked"])
+        report = runner.run(should_stop)
     except KeyboardInterrupt:
         report = runner.report
     document = asdict(report)
