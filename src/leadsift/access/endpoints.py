@@ -120,11 +120,6 @@ def allow(
     return caller
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency admitting keys with SCOPE (or admin), whatever their user's role."""
-    return allow(scope)
-
-
 def public(why: str) -> Callable[[], None]:
     """A dependency marking a route anyone may call, and why (it checks nothing)."""
 

@@ -54,7 +54,7 @@ ALL_ROLES: frozenset[Role] = frozenset(Role)
 
 
 class UserView(BaseModel):
-    """A user as listed, with their teams and how many open prospects they hold."""
+    """A user as listed, with their teams."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -67,7 +67,6 @@ class UserView(BaseModel):
     disabled_at: datetime | None = None
     created_at: datetime
     teams: list[str] = []
-    open_prospects: int = 0
 
 
 class TeamView(BaseModel):
@@ -76,7 +75,6 @@ class TeamView(BaseModel):
     id: int
     name: str
     members: list[str]
-    queue: int = 0
 
 
 class Caller(BaseModel):

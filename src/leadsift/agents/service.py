@@ -313,17 +313,10 @@ def disable_user(
     if released:
         details = {"prospects": len(released)}
         access.audit(session, caller, "prospects_released", ("user", user.id), details=details)
-    summary = assign_new_summary(session, released, now or utcnow())
+        summary = assign(session, contact_ids=released, now=now or utcnow())
+    else:
+        summary = _nothing(None, False)
     return access.find_user_view(session, name), summary
-
-
-def assign_new_summary(
-    session: Session, contact_ids: Collection[int], now: datetime
-) -> AssignmentSummary:
-    """Assign CONTACT_IDS if any are waiting (nothing to do for none)."""
-    if not contact_ids:
-        return _nothing(None, False)
-    return assign(session, contact_ids=contact_ids, now=now)
 
 
 def _check_manager(caller: Caller | None, user: User | None, team: Team | None) -> None:

@@ -10,32 +10,17 @@ from sqlalchemy.orm import Session
 
 from leadsift.access.models import ContactOwner, User
 from leadsift.agents.models import Touch
-from leadsift.analytics.models import EventDay, FunnelFact
-from leadsift.analytics.rollup_repository import CONVERSION_TYPES, cursor, event_amount
+from leadsift.analytics.cost_repository import event_sums
+from leadsift.analytics.models import FunnelFact
+from leadsift.analytics.rollup_repository import CONVERSION_TYPES, event_amount
 from leadsift.contacts.models import Contact, ContactScore
 from leadsift.engagement.models import Event
 
 
 def campaign_events(session: Session) -> list[tuple[str, str, float, float]]:
-    """(campaign, event type, events, amount) from the day sums and the events past them."""
-    summed = (
-        select(
-            EventDay.campaign, EventDay.type, func.sum(EventDay.events), func.sum(EventDay.amount)
-        )
-        .where(EventDay.campaign != "")
-        .group_by(EventDay.campaign, EventDay.type)
-    )
-    tail = (
-        select(Event.campaign, Event.type, func.count(), func.sum(event_amount()))
-        .where(Event.id > cursor(session, "event_days"), Event.campaign.is_not(None))
-        .group_by(Event.campaign, Event.type)
-    )
-    found = []
-    for query in (summed, tail):
-        found += [
-            (str(c), str(t), float(n or 0), float(a or 0)) for c, t, n, a in session.execute(query)
-        ]
-    return found
+    """(campaign, event type, events, amount) of leadsift's campaigns (no UTM campaigns)."""
+    sums = event_sums(session, utm=False)
+    return [(name, kind, float(n), amount) for (name, kind), (n, amount) in sums.items()]
 
 
 def agent_figures(session: Session, since: datetime, until: datetime) -> list[dict[str, Any]]:

@@ -125,60 +125,66 @@ def _event_campaign() -> Any:
     return func.coalesce(Event.campaign, Event.utm_campaign, "")
 
 
+def event_sums(
+    session: Session,
+    *,
+    types: Sequence[str] | None = None,
+    period: tuple[datetime, datetime] | None = None,
+    utm: bool = True,
+) -> dict[tuple[str, str], tuple[int, float]]:
+    """(events, amount) per (campaign, type): the event-day sums plus the events past their
+    cursor; the campaign is leadsift's, else (with UTM) the UTM campaign, else "(none)"."""
+    day_campaign = _day_campaign() if utm else EventDay.campaign  # one expression each
+    event_campaign = _event_campaign() if utm else func.coalesce(Event.campaign, "")
+    on_days: list[Any] = [] if utm else [EventDay.campaign != ""]
+    on_events: list[Any] = [Event.id > cursor(session, "event_days")]
+    if not utm:
+        on_events.append(Event.campaign.is_not(None))
+    if types is not None:
+        on_days.append(EventDay.type.in_(list(types)))
+        on_events.append(Event.type.in_(list(types)))
+    if period is not None:
+        since, until = period
+        on_days += [EventDay.day >= since.date(), EventDay.day < until.date()]
+        on_events += [Event.occurred_at >= since, Event.occurred_at < until]
+    summed = (
+        select(day_campaign, EventDay.type, func.sum(EventDay.events), func.sum(EventDay.amount))
+        .where(*on_days)
+        .group_by(day_campaign, EventDay.type)
+    )
+    tail = (
+        select(event_campaign, Event.type, func.count(), func.sum(event_amount()))
+        .where(*on_events)
+        .group_by(event_campaign, Event.type)
+    )
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    for query in (summed, tail):
+        for name, kind, n, amount in session.execute(query):
+            key = (str(name or "(none)"), str(kind))
+            count, total = found.get(key, (0, 0.0))
+            found[key] = (count + int(n or 0), total + float(amount or 0))
+    return found
+
+
+def _by_campaign(sums: dict[tuple[str, str], tuple[int, float]]) -> dict[str, tuple[int, float]]:
+    found: dict[str, tuple[int, float]] = {}
+    for (name, _), (n, amount) in sums.items():
+        count, total = found.get(name, (0, 0.0))
+        found[name] = (count + n, total + amount)
+    return found
+
+
 def revenue_by_campaign(
     session: Session, since: datetime, until: datetime
 ) -> dict[str, tuple[int, float]]:
-    """(conversions, revenue) per campaign in the period: the event-day sums plus the events
-    past their cursor."""
-    found: dict[str, tuple[int, float]] = {}
-    day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
-    summed = (
-        select(day_campaign, func.sum(EventDay.events), func.sum(EventDay.amount))
-        .where(EventDay.type.in_(CONVERSION_TYPES), *_days(since, until))
-        .group_by(day_campaign)
-    )
-    tail = (
-        select(event_campaign, func.count(), func.sum(event_amount()))
-        .where(
-            Event.id > cursor(session, "event_days"), Event.type.in_(CONVERSION_TYPES),
-            Event.occurred_at >= since, Event.occurred_at < until,
-        )
-        .group_by(event_campaign)
-    )  # fmt: skip
-    for query in (summed, tail):
-        for name, n, amount in session.execute(query):
-            count, total = found.get(str(name or "(none)"), (0, 0.0))
-            found[str(name or "(none)")] = (count + int(n or 0), total + float(amount or 0))
-    return found
-
-
-def _days(since: datetime, until: datetime) -> list[Any]:
-    """Day sums of the days the period touches (a period starts and ends at midnight UTC)."""
-    return [EventDay.day >= since.date(), EventDay.day < until.date()]
+    """(conversions, revenue) per campaign in the period."""
+    return _by_campaign(event_sums(session, types=CONVERSION_TYPES, period=(since, until)))
 
 
 def sends_by_campaign(session: Session, since: datetime, until: datetime) -> dict[str, int]:
-    """Messages sent per campaign in the period (day sums plus events past their cursor)."""
-    types = ("email_sent", "sms_sent")
-    found: dict[str, int] = {}
-    day_campaign, event_campaign = _day_campaign(), _event_campaign()  # one expression each
-    summed = (
-        select(day_campaign, func.sum(EventDay.events))
-        .where(EventDay.type.in_(types), *_days(since, until))
-        .group_by(day_campaign)
-    )
-    tail = (
-        select(event_campaign, func.count())
-        .where(
-            Event.id > cursor(session, "event_days"), Event.type.in_(types),
-            Event.occurred_at >= since, Event.occurred_at < until,
-        )
-        .group_by(event_campaign)
-    )  # fmt: skip
-    for query in (summed, tail):
-        for name, n in session.execute(query):
-            found[str(name or "(none)")] = found.get(str(name or "(none)"), 0) + int(n or 0)
-    return found
+    """Messages sent per campaign in the period."""
+    sums = event_sums(session, types=("email_sent", "sms_sent"), period=(since, until))
+    return {name: n for name, (n, _) in _by_campaign(sums).items()}
 
 
 def funnel_by_campaign(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, case, func, literal, select, update
+from sqlalchemy import ColumnElement, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from leadsift.analytics.models import EventDay, FunnelFact, RollupCursor
@@ -23,6 +23,11 @@ from leadsift.kit.sqljson import json_value_at, utc_day
 from leadsift.qualification.models import StageChange
 
 CONVERSION_TYPES: Final = ("purchase", "promo_redeemed")
+
+
+def without_jit(session: Session) -> None:
+    """No JIT compilation for the rest of the transaction (PostgreSQL)."""
+    session.execute(text("SET LOCAL jit = off"))
 
 
 def cursor(session: Session, name: str) -> int:

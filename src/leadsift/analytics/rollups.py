@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import rollup_repository as sql
@@ -37,7 +36,7 @@ def settled_id(session: Session, id_column: Any, written: Any, now: datetime) ->
 def prepare(session: Session) -> None:
     """Report queries are planned, not compiled: PostgreSQL's JIT cost more than it saved."""
     if is_postgres(session):
-        session.execute(text("SET LOCAL jit = off"))
+        sql.without_jit(session)
 
 
 def refresh(session: Session, now: datetime) -> dict[str, int]:
