@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from leadsift.access import service as access
 from leadsift.access.models import AuditEntry, ContactOwner
 from leadsift.access.schemas import Role, Scope
+from leadsift.agents.models import Touch
 from leadsift.agents.service import assign_contact
 from leadsift.contacts.models import Contact
 from leadsift.db import Database
@@ -330,3 +331,50 @@ def test_the_audit_log_cannot_be_changed(world: World, statement: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before
         assert set(conn.scalars(select(AuditEntry.actor))) == actors
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"outcome": "maybe"}, 422, "unknown outcome 'maybe'"),
+        ({"outcome": "sale", "amount": -5}, 422, ""),
+        ({"outcome": "no_answer", "mood": "grumpy"}, 422, ""),
+        ({"outcome": "callback", "callback_at": "tomorrow"}, 422, ""),
+        ({}, 422, ""),
+    ],
+)
+def test_a_garbage_call_outcome_is_refused_and_nothing_is_logged(
+    app_client: TestClient, world: World, body: dict[str, object], status: int, words: str
+) -> None:
+    mine = world.contacts["ann"]
+    answer = app_client.post(
+        f"/api/v1/contacts/{mine}/calls", json=body, headers=bearer(world.key("ann"))
+    )
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]["message"]
+    with world.database.unit_of_work() as session:
+        touches = session.scalar(
+            select(func.count()).select_from(Touch).where(Touch.contact_id == mine)
+        )
+    assert touches == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"user": "nobody"}, "no user 'nobody'"),
+        ({"user": "ann", "team": "north"}, "exactly one of"),
+        ({}, "exactly one of"),
+        ({"user": "ann", "extra": 1}, ""),
+    ],
+)
+def test_a_garbage_owner_is_refused_and_nothing_changes(
+    app_client: TestClient, world: World, body: dict[str, object], words: str
+) -> None:
+    free = world.contacts["free"]
+    answer = app_client.put(
+        f"/api/v1/contacts/{free}/owner", json=body, headers=bearer(world.key("ada", Scope.ADMIN))
+    )
+    assert 400 <= answer.status_code < 500 and words in answer.json()["error"]["message"]
+    with world.database.unit_of_work() as session:
+        assert session.get(ContactOwner, free) is None

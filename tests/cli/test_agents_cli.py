@@ -128,6 +128,10 @@ def test_users_teams_roles_and_the_audit_log(
          "email or sms"),
         (["assign", "ann0@exemple.fr", "--to", "nobody"], "no user 'nobody'"),
         (["speed", "report", "--by", "moon"], "agent, source, team"),
+        (["speed", "waiting", "--sla", "soon"], "--sla 'soon'"),
+        (["user", "update", "alice", "--away-until", "later"], "give an ISO date-time"),
+        (["apikey", "create", "--name", "x", "--user", "nobody"], "no user 'nobody'"),
+        (["team", "add", "Lyon East"], "lower-case letters"),
     ],
 )  # fmt: skip
 def test_bad_input_gets_one_line_and_exit_1(

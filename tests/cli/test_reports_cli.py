@@ -244,6 +244,12 @@ def test_the_png_chart_shows_the_funnel(
         (["cost", "add", "--campaign", "autumn", "--amount", "-5"], "an amount above 0"),
         (["cost", "add", "--campaign", "autum", "--amount", "5"], "did you mean 'autumn'"),
         (["report", "lift", "--campaign", "nope"], "no campaign 'nope'"),
+        (["report", "lift", "--campaign", "autumn", "--window", "soon"], "--window 'soon'"),
+        (["report", "lift", "--campaign", "autumn", "--by", "moon"], "--by 'moon': lift is split"),
+        (["report", "roi", "--by", "moon"], "--by 'moon': ROI is split by one of"),
+        (["report", "stage-times", "--from", "2026-11-01", "--to", "2026-10-01"], "is empty"),
+        (["report", "attribution", "--to", "soon"], "give a date such as"),
+        (["cost", "import", "/nonexistent/costs.csv"], "cannot read"),
     ],
 )
 def test_bad_input_gets_one_line_and_changes_nothing(
@@ -252,6 +258,16 @@ def test_bad_input_gets_one_line_and_changes_nothing(
     result = run(capsys, *db[:2], *args)
     assert result.code == 1, result.out
     assert message in result.err and len(result.err.strip().splitlines()) == 1
+    assert cli_json(capsys, *db, "cost", "list")["costs"] == []
+
+
+def test_a_cost_file_without_its_columns_is_refused(
+    capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
+) -> None:
+    costs = tmp_path / "costs.csv"
+    costs.write_text("when,what,price\n2026-10-08,autumn,60\n", encoding="utf-8")
+    result = run(capsys, *db[:2], "cost", "import", str(costs))
+    assert result.code == 1 and "missing column(s) date, campaign, amount" in result.err
     assert cli_json(capsys, *db, "cost", "list")["costs"] == []
 
 
