@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from leadsift.agents.round_robin import Member, distribute
@@ -103,19 +103,30 @@ def test_duplicate_members_and_negative_counts_are_rejected() -> None:
         distribute(-1, [Member(1)], {})
 
 
+def _assert_every_prefix_within_share(weights: list[int], count: int) -> None:
+    members = [Member(user_id, weight=weight) for user_id, weight in enumerate(weights, start=1)]
+    picks, _ = distribute(count, members, {})
+    assert None not in picks
+    total = sum(weights)
+    # Tijdeman's bound: 1 - 1/(2k - 2) for k members (0 for a single member).
+    bound = 1 - 1 / (2 * len(weights) - 2) if len(weights) > 1 else 0
+    counts: Counter[int | None] = Counter()
+    for done, picked in enumerate(picks, start=1):
+        counts[picked] += 1
+        for member in members:
+            share = done * member.weight / total
+            assert abs(counts[member.user_id] - share) <= bound + 1e-9, (member, done, counts)
+
+
+@example(weights=[1, 1, 1, 10, 10, 10, 10], count=108)  # nginx's rule fell 1.12 behind here
 @given(
     weights=st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=8),
     count=st.integers(min_value=0, max_value=400),
 )
-def test_counts_stay_within_one_of_the_weighted_share(weights: list[int], count: int) -> None:
-    members = [Member(user_id, weight=weight) for user_id, weight in enumerate(weights, start=1)]
-    picks, _ = distribute(count, members, {})
-    counts = Counter(picks)
-    total = sum(weights)
-    assert None not in counts
-    for member in members:
-        share = count * member.weight / total
-        assert abs(counts[member.user_id] - share) <= 1, (member, counts, share)
+def test_every_prefix_stays_within_one_of_the_weighted_share(
+    weights: list[int], count: int
+) -> None:
+    _assert_every_prefix_within_share(weights, count)
 
 
 @given(

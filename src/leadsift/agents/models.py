@@ -50,7 +50,7 @@ class CallState(Base):
 
 
 class RoundRobinPosition(Base):
-    """Where a round-robin rule stands (smooth weighted round robin: current weights)."""
+    """Where a round-robin rule stands (current weights: each member's lag behind its share)."""
 
     __tablename__ = "round_robin_positions"
 

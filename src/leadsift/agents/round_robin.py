@@ -1,10 +1,15 @@
 """Assignment of prospects to sales agents by smooth weighted round robin; pure.
 
-The algorithm is nginx's smooth weighted round robin: at each pick every eligible member's
-current weight grows by its weight, the member with the largest current weight is picked and
-loses the total weight of the eligible members. Picks are spread evenly (2:1:1 gives A B A C,
-not A A B C) and the counts stay within one item of the weighted share. The current weights
-are the whole state: persisted between runs, two runs give the same sequence as one.
+The state is nginx's smooth weighted round robin: at each pick every eligible member's current
+weight grows by its weight and the picked member loses the total weight of the eligible
+members, so a current weight is the member's lag behind its weighted share (times the total).
+The pick itself is Tijdeman's rule for the chairman assignment problem, because nginx's "largest
+current weight" can fall more than one item behind a share (weights 1,1,1,10,10,10,10 over 108
+items): among members at least sigma = 1/(2k-2) behind their share after this pick, take the one
+whose next pick is due first. Every member's count then stays within 1 - sigma of its share, for
+every prefix of the sequence, so picks are spread evenly (2:1:1 gives A B C A, never A A B C). The
+current weights are the whole state: persisted between runs, two runs give the same sequence as
+one.
 """
 
 from __future__ import annotations
@@ -53,10 +58,26 @@ def _pick(eligible: Sequence[Member], current: dict[int, int]) -> int | None:
     total = sum(member.weight for member in eligible)
     for member in eligible:
         current[member.user_id] += member.weight
-    # max() keeps the first of equal values: ties go to the first in the members order.
-    chosen = max(eligible, key=lambda member: current[member.user_id])
+    chosen = _due_first(eligible, current, total)
     current[chosen.user_id] -= total
     return chosen.user_id
+
+
+def _due_first(eligible: Sequence[Member], current: dict[int, int], total: int) -> Member:
+    """Tijdeman's pick, in integers scaled by 2k-2 (sigma = 1/(2k-2)); ties go to the first."""
+    scale = 2 * len(eligible) - 2
+    if scale == 0:
+        return eligible[0]
+    # Behind by at least sigma: scale * lag >= total. After a change of members nobody may
+    # qualify; the largest lag (nginx's rule) then picks.
+    behind = [member for member in eligible if scale * current[member.user_id] >= total]
+    if not behind:
+        return max(eligible, key=lambda member: current[member.user_id])
+    # When the next pick is due, relative to now: (total (1 - sigma) - lag) / weight, scaled.
+    return min(
+        behind,
+        key=lambda member: (total * (scale - 1) - scale * current[member.user_id]) / member.weight,
+    )
 
 
 def _check(count: int, members: Sequence[Member]) -> None:
