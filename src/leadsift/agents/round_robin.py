@@ -39,14 +39,13 @@ def distribute(
         for member in members
     }
     picks: list[int | None] = []
+    eligible = [member for member in members if member.available and remaining[member.user_id] != 0]
     for _ in range(count):
-        eligible = [
-            member for member in members if member.available and remaining[member.user_id] != 0
-        ]
         picked = _pick(eligible, current)
-        if picked is not None:
-            left = remaining[picked]
-            remaining[picked] = None if left is None else left - 1
+        if picked is not None and (left := remaining[picked]) is not None:
+            remaining[picked] = left - 1
+            if left == 1:  # at capacity now: out of the rotation
+                eligible = [member for member in eligible if member.user_id != picked]
         picks.append(picked)
     # Only present members are kept: someone who left the team leaves the state too.
     return picks, {str(user_id): weight for user_id, weight in current.items()}
