@@ -29,6 +29,7 @@ from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
 from leadsift.kit.web import BodyLimit, install_error_handlers
 from leadsift.outreach import endpoints as outreach_endpoints
+from leadsift.web.pages import install_pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.after_events = after_events
     app.state.rate_limiter = tracking.rate_limiter(settings)
     install_error_handlers(app)
+    install_pages(app)
     app.include_router(events_endpoints.router)
     app.include_router(contacts_endpoints.router)
     app.include_router(tracking.router)

@@ -11,6 +11,7 @@ from leadsift.kit.orm import Base
 from leadsift.outreach import models as outreach_models
 from leadsift.qualification import models as qualification_models
 from leadsift.scoring import models as scoring_models
+from leadsift.webhooks import models as webhooks_models
 
 metadata = Base.metadata
 
@@ -24,4 +25,5 @@ __all__ = [
     "outreach_models",
     "qualification_models",
     "scoring_models",
+    "webhooks_models",
 ]

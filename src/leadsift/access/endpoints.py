@@ -84,6 +84,9 @@ class Policy:
     scope: Scope | None = None
     roles: frozenset[Role] = ALL_ROLES
     why: str = ""
+    # A web page: a signed-in browser session (cookie) of a user with one of ROLES, and a
+    # CSRF token on every state-changing request (leadsift.web.auth).
+    page: bool = False
 
 
 POLICY_ATTRIBUTE = "__leadsift_policy__"

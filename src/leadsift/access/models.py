@@ -28,6 +28,8 @@ class User(Base):
     away_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # For the web application's sign-in (access.passwords: scrypt); None: cannot sign in.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class Team(Base):
@@ -141,3 +143,21 @@ class WorkspaceSecret(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's token, its CSRF token and its expiry."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("uq_web_sessions_token", "token_hash", unique=True),
+        Index("ix_web_sessions_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"))
+    # Sent back by every state-changing request (form field or X-CSRF-Token header).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

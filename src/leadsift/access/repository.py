@@ -1,4 +1,4 @@
-"""SQL of API keys and workspace secrets."""
+"""SQL of users, teams, API keys, web sessions, owners, the audit log and workspace secrets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, insert, or_, select, true
+from sqlalchemy import ColumnElement, delete, false, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from leadsift.access.models import (
@@ -16,6 +16,7 @@ from leadsift.access.models import (
     Team,
     TeamMember,
     User,
+    WebSession,
     WorkspaceSecret,
 )
 from leadsift.access.schemas import Caller
@@ -197,3 +198,35 @@ def audit_entries(
     if target_type is not None:
         query = query.where(AuditEntry.target_type == target_type)
     return list(session.scalars(query.order_by(AuditEntry.id).limit(limit)))
+
+
+def add_web_session(session: Session, row: WebSession) -> None:
+    """Store a signed-in browser's session."""
+    session.add(row)
+    session.flush()
+
+
+def web_session(session: Session, token_hash: bytes, now: datetime) -> WebSession | None:
+    """The unexpired session whose token hashes to TOKEN_HASH."""
+    query = select(WebSession).where(
+        WebSession.token_hash == token_hash, WebSession.expires_at > now
+    )
+    return session.scalars(query).first()
+
+
+def end_web_sessions(
+    session: Session,
+    *,
+    token_hash: bytes | None = None,
+    user_id: int | None = None,
+    before: datetime | None = None,
+) -> None:
+    """Delete one session (by token), a user's sessions, or those expired BEFORE."""
+    query = delete(WebSession)
+    if token_hash is not None:
+        query = query.where(WebSession.token_hash == token_hash)
+    if user_id is not None:
+        query = query.where(WebSession.user_id == user_id)
+    if before is not None:
+        query = query.where(WebSession.expires_at <= before)
+    session.execute(query)

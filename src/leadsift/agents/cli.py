@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from leadsift.access import service as access
+from leadsift.access import sessions
 from leadsift.access.schemas import TeamView, UserView
 from leadsift.agents import service
 from leadsift.agents.calls_cli import register as register_calls
@@ -84,6 +86,29 @@ def user_update(  # noqa: PLR0917 — one parameter per CLI option
         emit_json(user)
     else:
         _print_user(f"User {user.name}", user)
+
+
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set the password a user signs in to the web application with (asked twice, never shown;
+    at least 10 characters). Their open browser sessions end."""
+    cli = state(ctx)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with cli.unit_of_work() as session:
+        sessions.set_password(session, name, password, None)
+    if cli.json_output:
+        emit_json({"user": name.strip().lower(), "password_set": True})
+    else:
+        stdout.print(f"Password set for {name.strip().lower()}.", markup=False)
 
 
 @user_app.command("disable")
