@@ -26,6 +26,8 @@ from leadsift.migrations import current_revision
 from leadsift.outreach.audience_cli import audience_app
 from leadsift.outreach.cli import register as register_outreach
 from leadsift.outreach.cli import while_working
+from leadsift.webhooks.cli import keep_webhooks
+from leadsift.webhooks.cli import register as register_webhooks
 from leadsift.qualification.cli import after_moves
 from leadsift.qualification.cli import register as register_qualification
 from leadsift.scoring import service as scoring
@@ -58,6 +60,8 @@ register_outreach(app)
 register_agents(app)
 register_analytics(app)
 while_working(keep_rollups)
+register_webhooks(app)
+while_working(keep_webhooks)
 after_moves(agents.assign_new)
 
 
@@ -100,7 +104,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Run the REST API and the tracking endpoints (one process; run several behind a proxy)."""
+    """Run the web app, the REST API and the tracking endpoints (one process; run several
+    behind an HTTPS proxy: the session cookie is Secure)."""
     import uvicorn  # noqa: PLC0415 — only the server needs it
 
     from leadsift.api import create_app  # noqa: PLC0415 — keeps other commands' start-up light
@@ -109,7 +114,11 @@ def serve(
     settings = cli.settings.model_copy(update={"database_url": cli.db_url})
     cli.database()  # fail fast with a one-line message when the database cannot be opened
     if not cli.json_output:
-        stderr.print(f"leadsift API on http://{host}:{port} (docs at /docs)", markup=False)
+        stderr.print(
+            f"leadsift on http://{host}:{port}/ — the web app (sign in with `leadsift user "
+            f"password NAME`), the REST API under /api/v1, its description at /openapi.json",
+            markup=False,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 

@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+from typing import cast as cast_table
 
 from sqlalchemy import (
     ColumnElement,
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ContactPrediction, ContactScore
 from leadsift.engagement.models import Event
-from leadsift.kit.bulk import dialect_insert
+from leadsift.kit.bulk import dialect_insert, is_postgres
 from leadsift.kit.orm import UtcDateTime
 from leadsift.kit.sqljson import json_record, json_value_at
 from leadsift.qualification.models import StageChange
@@ -34,8 +36,9 @@ from leadsift.webhooks.models import (
     WebhookScoreMark,
 )
 
-_DELIVERIES: Final = WebhookDelivery.__table__
-_D = WebhookDelivery
+_DELIVERIES: Final = cast_table(Table, WebhookDelivery.__table__)
+_D: Final = _DELIVERIES.c
+_WAITING: Final = ("pending", "failed")
 # Per score field: its table's contact, value and write time columns.
 SCORES: Final[dict[str, tuple[Any, Any, Any]]] = {
     "interest": (ContactScore.contact_id, ContactScore.interest, ContactScore.scored_at),
@@ -207,9 +210,7 @@ def drop_fallen_marks(session: Session, endpoint_id: int, field: str, threshold:
     contact, value, _ = SCORES[field]
     still = select(contact).where(contact == WebhookScoreMark.contact_id, value >= threshold)
     session.execute(
-        delete(WebhookScoreMark).where(
-            WebhookScoreMark.endpoint_id == endpoint_id, ~still.exists()
-        )
+        delete(WebhookScoreMark).where(WebhookScoreMark.endpoint_id == endpoint_id, ~still.exists())
     )
 
 
@@ -230,16 +231,128 @@ def add_marks(session: Session, endpoint_id: int, contact_ids: Sequence[int]) ->
     """Mark contacts as standing above the endpoint's threshold."""
     if contact_ids:
         rows = [{"endpoint_id": endpoint_id, "contact_id": c} for c in contact_ids]
-        session.execute(
-            dialect_insert(session)(WebhookScoreMark).on_conflict_do_nothing(), rows
-        )
+        session.execute(dialect_insert(session)(WebhookScoreMark).on_conflict_do_nothing(), rows)
 
 
 def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert deliveries; those whose (endpoint, event key) exists are skipped. The number new."""
     if not rows:
         return 0
-    statement = dialect_insert(session)(WebhookDelivery).on_conflict_do_nothing(
+    statement = dialect_insert(session)(_DELIVERIES).on_conflict_do_nothing(
         index_elements=["endpoint_id", "event_key"]
     )
-    return int(session.execute(statement, list(rows)).rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING gives the rows inserted (an executemany's row count is the driver's guess).
+    return len(session.execute(statement.returning(_D.id), list(rows)).all())
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken for sending, with what its body needs and its attempt's number."""
+
+    id: int
+    endpoint_id: int
+    event_type: str
+    event_key: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    attempts: int
+
+
+def claim(
+    session: Session,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    delivery_id: int | None = None,
+) -> list[Claimed]:
+    """Take up to LIMIT due deliveries (or the one given, due or not): each counts an attempt
+    and is not due again before LEASE_UNTIL (a process dying mid-send leaves it to be retried
+    then). Other PostgreSQL processes skip the rows held; in id order."""
+    due = select(_D.id).where(_D.status.in_(_WAITING))
+    if delivery_id is not None:
+        due = due.where(_D.id == delivery_id)
+    else:
+        due = due.where(_D.next_attempt_at <= now).order_by(_D.next_attempt_at, _D.id)
+    due = due.limit(limit)
+    if is_postgres(session):
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(_DELIVERIES)
+        .where(_D.id.in_(due))
+        .values(attempts=_D.attempts + 1, next_attempt_at=lease_until, last_attempt_at=now)
+        .returning(
+            _D.id, _D.endpoint_id, _D.event_type, _D.event_key, _D.occurred_at, _D.data,
+            _D.attempts,
+        )
+    )  # fmt: skip
+    rows = [Claimed(**row) for row in session.execute(statement).mappings()]
+    return sorted(rows, key=lambda row: row.id)
+
+
+def settle(session: Session, delivery_id: int, values: dict[str, Any]) -> None:
+    """Record an attempt's outcome (status, code, error, next time, delivery time)."""
+    session.execute(update(_DELIVERIES).where(_D.id == delivery_id).values(**values))
+
+
+def postpone(session: Session, delivery_ids: Sequence[int], until: datetime) -> None:
+    """Put claimed deliveries back, due at UNTIL, without counting the attempt they did not
+    get."""
+    if delivery_ids:
+        session.execute(
+            update(_DELIVERIES)
+            .where(_D.id.in_(list(delivery_ids)))
+            .values(attempts=_D.attempts - 1, next_attempt_at=until)
+        )
+
+
+def give_up_waiting(session: Session, endpoint_id: int, error: str, now: datetime) -> int:
+    """Give up the deliveries of an endpoint still waiting (it was disabled); how many."""
+    result = session.execute(
+        update(_DELIVERIES)
+        .where(_D.endpoint_id == endpoint_id, _D.status.in_(_WAITING))
+        .values(status="gave_up", last_error=error, next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def deliveries(
+    session: Session, *, endpoint_id: int | None, status: str | None, limit: int
+) -> list[WebhookDelivery]:
+    """The latest deliveries (of an endpoint, in a status), newest first."""
+    query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    return list(session.scalars(query))
+
+
+def delivery(session: Session, delivery_id: int) -> WebhookDelivery | None:
+    """One delivery by id."""
+    return session.get(WebhookDelivery, delivery_id)
+
+
+# The logs deliveries are derived from: (their id, when a row was written).
+LOGS: Final[dict[str, tuple[Any, Any]]] = {
+    "stage_changes": (StageChange.id, StageChange.changed_at),
+    "redemptions": (Event.id, Event.received_at),
+}
+
+
+def latest_id(session: Session, log: str) -> int:
+    """The highest id of a log."""
+    return max_id(session, LOGS[log][0])
+
+
+def settled_id(session: Session, log: str, written_before: datetime | None) -> int:
+    """The highest id of a log among rows written before WRITTEN_BEFORE (None: all)."""
+    id_column, written = LOGS[log]
+    return max_id(session, id_column, None if written_before is None else written < written_before)
+
+
+def delivery_id(session: Session, endpoint_id: int, event_key: str) -> int | None:
+    """The id of an endpoint's delivery of an event."""
+    query = select(_D.id).where(_D.endpoint_id == endpoint_id, _D.event_key == event_key)
+    found = session.scalar(query)
+    return int(found) if found is not None else None

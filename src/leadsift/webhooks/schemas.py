@@ -112,7 +112,7 @@ def retry_wait(attempt: int, jitter: float) -> timedelta | None:
     if attempt >= MAX_ATTEMPTS:
         return None
     # 3^7 minutes is past the cap already: no larger power is ever computed.
-    wait = min(_FIRST_WAIT * 3 ** min(attempt - 1, 7), _LONGEST_WAIT)
+    wait = min(_FIRST_WAIT * int(3 ** min(attempt - 1, 7)), _LONGEST_WAIT)
     return wait * (1.0 - _JITTER * jitter)
 
 

@@ -16,7 +16,7 @@ from typing import Final
 SIGNATURE_HEADER: Final = "Leadsift-Signature"
 DELIVERY_HEADER: Final = "Leadsift-Delivery"
 EVENT_HEADER: Final = "Leadsift-Event"
-SECRET_PREFIX: Final = "whsec_"
+SECRET_PREFIX: Final = "whsec_"  # noqa: S105 — a prefix, not a secret
 DEFAULT_TOLERANCE: Final = 300
 _MAX_HEADER: Final = 2_000
 
