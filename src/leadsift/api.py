@@ -19,16 +19,28 @@ from pydantic import TypeAdapter
 from leadsift import __version__
 from leadsift.access.endpoints import KeyCache, public
 from leadsift.agents import endpoints as agents_endpoints
-from leadsift.agents.service import after_events
+from leadsift.agents import views as agents_views
+from leadsift.agents.service import after_events, assign_new
+from leadsift.analytics import views as analytics_views
 from leadsift.config import Settings
 from leadsift.contacts import endpoints as contacts_endpoints
+from leadsift.contacts import import_views
+from leadsift.contacts.import_views import MAX_UPLOAD_BYTES
 from leadsift.db import Database, WalCheckpointer
 from leadsift.engagement import endpoints as events_endpoints
 from leadsift.engagement import tracking
 from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
+from leadsift.jobs import endpoints as jobs_endpoints
 from leadsift.kit.web import BodyLimit, install_error_handlers
 from leadsift.outreach import endpoints as outreach_endpoints
+from leadsift.outreach import views as outreach_views
+from leadsift.pages import contact as contact_page
+from leadsift.pages import contacts as contacts_page
+from leadsift.pages import segments as segments_page
+from leadsift.qualification import views as qualification_views
+from leadsift.scoring.service import score_contacts
+from leadsift.segments import endpoints as segments_endpoints
 from leadsift.web.pages import install_pages
 
 
@@ -80,21 +92,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_keys = KeyCache()
     app.state.after_events = after_events
+    # What follows stage moves made from the web pages (playbook apply), as after `qualify`.
+    app.state.after_moves = assign_new
+    # What follows an import made from the web pages, as `leadsift import contacts` does.
+    app.state.after_import = (score_contacts,)
     app.state.rate_limiter = tracking.rate_limiter(settings)
     install_error_handlers(app)
     install_pages(app)
+    # --- page routers ---
+    app.include_router(agents_views.router)
+    app.include_router(qualification_views.router)
+    app.include_router(analytics_views.router)
+    app.include_router(contacts_page.router)  # before contact_page: /contacts/count
+    app.include_router(segments_page.router)
+    app.include_router(contact_page.router)
+    app.include_router(import_views.router)
+    app.include_router(outreach_views.router)
+    # --- end of page routers ---
     app.include_router(events_endpoints.router)
     app.include_router(contacts_endpoints.router)
     app.include_router(tracking.router)
     app.include_router(outreach_endpoints.unsubscribe_links)
     app.include_router(outreach_endpoints.api)
     app.include_router(agents_endpoints.router)
+    app.include_router(jobs_endpoints.router)
+    app.include_router(segments_endpoints.router)
     app.add_middleware(
         BodyLimit,
         limits=[
             ("/api/", settings.api_max_body_bytes),
+            # Files uploaded to be imported by the worker.
+            ("/api/v1/imports/", settings.import_max_upload_bytes + 65_536),
             ("/t/", settings.tracking_max_body_bytes),
             ("/u/", settings.tracking_max_body_bytes),
+            # Uploads through the import page (the form's other fields fit in the margin).
+            ("/import", MAX_UPLOAD_BYTES + 65_536),
+            # Other pages send small forms.
+            ("/", settings.api_max_body_bytes),
         ],
     )
     _document_models(app, events_endpoints.DOCUMENTED_MODELS)

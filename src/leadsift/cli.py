@@ -21,18 +21,21 @@ from leadsift.demo.cli import register as register_demo
 from leadsift.engagement.cli import register as register_engagement
 from leadsift.engagement.tracking_cli import register as register_tracking
 from leadsift.errors import LeadsiftError
+from leadsift.jobs.cli import register as register_jobs
+from leadsift.jobs.runner import run_pending
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
 from leadsift.outreach.audience_cli import audience_app
 from leadsift.outreach.cli import register as register_outreach
 from leadsift.outreach.cli import while_working
-from leadsift.webhooks.cli import keep_webhooks
-from leadsift.webhooks.cli import register as register_webhooks
 from leadsift.qualification.cli import after_moves
 from leadsift.qualification.cli import register as register_qualification
 from leadsift.scoring import service as scoring
 from leadsift.scoring.cli import register as register_scoring
 from leadsift.segments.cli import register as register_segments
+from leadsift.segments.saved_cli import register as register_saved_segments
+from leadsift.webhooks.cli import keep_webhooks
+from leadsift.webhooks.cli import register as register_webhooks
 
 app = typer.Typer(
     name="leadsift",
@@ -62,6 +65,9 @@ register_analytics(app)
 while_working(keep_rollups)
 register_webhooks(app)
 while_working(keep_webhooks)
+register_jobs(app)
+register_saved_segments(app)
+while_working(run_pending)
 after_moves(agents.assign_new)
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     import_key_filter_max: int = 5_000_000
     # The REST API and the public tracking endpoints.
     api_max_body_bytes: int = 4_000_000
+    # A file uploaded to /api/v1/imports/ (stored for the worker, then imported as a job).
+    import_max_upload_bytes: int = 200_000_000
     tracking_max_body_bytes: int = 16_384
     # Public endpoints (tracking, forms): a burst per client IP, then a steady rate.
     tracking_burst: int = 60

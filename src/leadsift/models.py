@@ -12,6 +12,7 @@ from leadsift.kit.orm import Base
 from leadsift.outreach import models as outreach_models
 from leadsift.qualification import models as qualification_models
 from leadsift.scoring import models as scoring_models
+from leadsift.segments import models as segments_models
 from leadsift.webhooks import models as webhooks_models
 
 metadata = Base.metadata
@@ -27,5 +28,6 @@ __all__ = [
     "outreach_models",
     "qualification_models",
     "scoring_models",
+    "segments_models",
     "webhooks_models",
 ]

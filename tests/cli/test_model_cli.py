@@ -261,3 +261,8 @@ def test_bad_model_and_order_input(
 ) -> None:
     _refused(run(capsys, *db, *args), *parts)
     assert _active(capsys, db) == []
+
+
+def test_training_an_empty_workspace_says_why_not(committed_db_url: str, capsys: CapSys) -> None:
+    refused = run(capsys, "--db", committed_db_url, "model", "train")
+    _refused(refused, "0 positive contacts", "at least 50")

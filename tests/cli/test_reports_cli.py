@@ -319,3 +319,37 @@ def test_the_worker_keeps_the_rollups_up_to_date(
     database.dispose()
     assert (before, facts) == (0, len(HISTORY))
     assert credited and credited > 0  # the two purchases, under each model
+
+
+def test_refreshes_at_the_same_moment_count_each_event_once(db: list[str]) -> None:
+    """Dashboard sections load together: their refreshes must not both take the same events
+    (on PostgreSQL an advisory lock makes the second wait; SQLite serialises writers)."""
+    import threading
+
+    from leadsift.analytics import rollups
+    from leadsift.analytics.models import EventDay
+    from leadsift.kit.clock import utcnow
+
+    database = Database(db[1]).ready()
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            start.wait(timeout=10)
+            with database.unit_of_work() as session:
+                rollups.refresh(session, utcnow() + timedelta(hours=1))
+        except BaseException as error:  # reported by the test below
+            failures.append(error)
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with database.unit_of_work() as session:
+        counted = session.scalar(select(func.sum(EventDay.events)))
+    database.dispose()
+    # SQLite may refuse the second writer outright (busy): never a double count.
+    assert all("locked" in str(f) or "busy" in str(f).lower() for f in failures), failures
+    assert counted == 4  # the four events of _purchases, once each

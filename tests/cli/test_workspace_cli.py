@@ -81,12 +81,38 @@ def test_demo_builds_a_workspace_and_is_idempotent(tmp_path: Path, capsys: CapSy
             abs=0.11,
         )
     )
+    _check_web_app(folder, document["web_app"], again["web_app"])
     table = run(capsys, "demo", "--dir", str(folder))
     assert table.code == 0 and "Try next" in table.out and "CC BY 4.0" in table.out
+    # It ends with the web app: how to serve it, where, and how to sign in.
+    lines = table.out.strip().splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("The web app"))
+    ending = " ".join(lines[start:])
+    assert start >= len(lines) - 4, lines[start:]
+    assert "leadsift --db sqlite:///" in ending and "serve --host 127.0.0.1 --port 8000" in ending
+    assert "http://127.0.0.1:8000/" in ending and "sign in as demo" in ending
     assert "Funnel" in table.out and "criteria_not_met" in table.out
     assert "Showed interest but did not buy: 814 contacts (355 qualified)" in table.out
     assert "UCI Online Shoppers Purchasing Intention" in table.out
     assert "count(purchase) = 0" in table.out
+
+
+def _check_web_app(folder: Path, first: dict[str, str], second: dict[str, str]) -> None:
+    """The demo's admin signs in with the password of the last run only."""
+    from leadsift.access import sessions
+    from leadsift.db import Database
+    from leadsift.errors import AuthenticationError
+
+    assert first["url"] == "http://127.0.0.1:8000/" and first["user"] == "demo"
+    assert first["password"] != second["password"] and len(second["password"]) >= 12
+    database = Database(f"sqlite:///{folder / 'leadsift.db'}").ready()
+    try:
+        with database.unit_of_work() as session:
+            assert sessions.sign_in(session, "demo", second["password"]).user_id > 0
+            with pytest.raises(AuthenticationError):
+                sessions.sign_in(session, "demo", first["password"])
+    finally:
+        database.dispose()
 
 
 def test_demo_on_each_engine_and_its_next_commands(

@@ -22,7 +22,7 @@ from leadsift.api import create_app
 from leadsift.config import Settings
 from leadsift.db import Database
 
-PASSWORD = "a fine password 42"
+PASSWORD = "a fine password 42"  # noqa: S105 — the test users' password
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -108,7 +108,11 @@ def test_the_language_is_chosen_remembered_and_switched(pages: TestClient) -> No
 
 
 def test_assets_are_served_by_the_app(pages: TestClient) -> None:
-    for path in ("/static/vendor/htmx.min.js", "/static/vendor/chart.umd.min.js", "/static/app.css"):
+    for path in (
+        "/static/vendor/htmx.min.js",
+        "/static/vendor/chart.umd.min.js",
+        "/static/app.css",
+    ):
         answer = pages.get(path)
         assert answer.status_code == 200, path
         assert len(answer.content) > 1000, path

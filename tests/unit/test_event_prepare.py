@@ -158,3 +158,15 @@ def test_without_key_nor_time_each_arrival_is_a_new_event() -> None:
 def test_a_nul_character_is_refused_for_its_event_only(raw: dict[str, Any]) -> None:
     error = refused(raw)
     assert (error.code, "NUL" in error.message) == ("invalid_event", True)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_outside_what_utc_holds_is_refused(moment: str) -> None:
+    error = refused({"type": "page_view", "email": "a@example.com", "occurred_at": moment})
+    assert error.code == "invalid_time"
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_a_property_that_is_not_a_finite_number_is_refused(number: float) -> None:
+    raw = {"type": "purchase", "email": "a@example.com", "properties": {"amount": number}}
+    assert refused(raw).code == "invalid_properties"

@@ -399,3 +399,9 @@ def test_a_calling_section_is_checked_when_the_playbook_loads(calling: str, mess
     with pytest.raises(PlaybookError) as raised:
         load_playbook(text, source="pb.yaml", check_expression=lambda _text, _kind: None)
     assert message in str(raised.value)
+
+
+def test_a_control_character_is_a_problem_not_a_crash() -> None:
+    problem = _one("name: Meal\x01 delivery\neligibility: age >= 18\n")
+    assert "invalid YAML" in problem.message
+    assert "special characters" in problem.message

@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Final
 
-from fastapi import Request
+from fastapi import Request, Security
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from leadsift.access import service
@@ -30,6 +31,13 @@ _KEY_PARAMETERS = frozenset({"api_key", "apikey", "key", "token", "access_token"
 # A verified key is trusted this long without asking the database again (a revocation takes
 # effect within this delay).
 CACHE_SECONDS = 10.0
+# Says in the OpenAPI document that keyed routes take `Authorization: Bearer <key>`; it checks
+# nothing (the key is read and refused by `_bearer` below, with the API's own errors).
+_BEARER_DOC: Final = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key (`leadsift apikey create`), as `Authorization: Bearer <key>`.",
+)
 
 
 class KeyCache:
@@ -92,13 +100,14 @@ class Policy:
 POLICY_ATTRIBUTE = "__leadsift_policy__"
 
 
-def allow(
-    scope: Scope, roles: Collection[Role] = ALL_ROLES
-) -> Callable[[Request], Awaitable[Caller]]:
+def allow(scope: Scope, roles: Collection[Role] = ALL_ROLES) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting keys with SCOPE (or admin) whose user has one of ROLES."""
     wanted = frozenset(roles)
 
-    async def caller(request: Request) -> Caller:
+    async def caller(
+        request: Request,
+        _documented: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER_DOC)],
+    ) -> Caller:
         token = _bearer(request)
         digest = hashlib.sha256(token.encode("utf-8")).digest()
         cache: KeyCache = request.app.state.api_keys

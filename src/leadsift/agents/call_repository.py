@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
+from leadsift.access import repository as access_repository
 from leadsift.access.models import ContactOwner, User
+from leadsift.access.schemas import Caller
 from leadsift.agents.models import CallState, Touch
 from leadsift.contacts.models import ConsentRecord, Contact
 from leadsift.kit.bulk import dialect_insert
@@ -254,32 +256,45 @@ def save_call_state(session: Session, contact_id: int, values: dict[str, Any]) -
     session.execute(statement.on_conflict_do_update(index_elements=["contact_id"], set_=values))
 
 
-def qualifications(session: Session, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """Each contact's latest move to qualified within [SINCE, UNTIL): when, its owner and
-    source, and its first touch by a person at or after it."""
-    moved = (
-        select(
-            StageChange.contact_id.label("contact_id"),
-            func.max(StageChange.changed_at).label("qualified_at"),
-        )
-        .where(
-            StageChange.to_stage == Stage.QUALIFIED.value,
-            StageChange.changed_at >= since,
-            StageChange.changed_at < until,
-        )
-        .group_by(StageChange.contact_id)
-        .subquery()
+# The qualified stage written out, so the planner sees the partial indexes' condition (of
+# qualifications by time, and of qualified prospects by when they qualified).
+_QUALIFIED: Final[ColumnElement[str]] = literal_column(f"'{Stage.QUALIFIED.value}'")
+
+
+def _qualified_in(since: datetime, until: datetime, user_id: int | None) -> Any:
+    """Each contact's latest move to qualified within [SINCE, UNTIL) (of USER_ID's contacts)."""
+    moved = select(
+        StageChange.contact_id.label("contact_id"),
+        func.max(StageChange.changed_at).label("qualified_at"),
+    ).where(
+        StageChange.to_stage == _QUALIFIED,
+        StageChange.changed_at >= since,
+        StageChange.changed_at < until,
     )
-    first_touch = (
+    if user_id is not None:
+        owned = select(ContactOwner.contact_id).where(ContactOwner.user_id == user_id)
+        moved = moved.where(StageChange.contact_id.in_(owned))
+    return moved.group_by(StageChange.contact_id).subquery()
+
+
+def _first_touch(moved: Any) -> Any:
+    """The first touch by a person at or after the qualification."""
+    return (
         select(func.min(Touch.at))
         .where(Touch.contact_id == moved.c.contact_id, Touch.at >= moved.c.qualified_at)
         .scalar_subquery()
     )
+
+
+def qualifications(session: Session, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Each contact's latest move to qualified within [SINCE, UNTIL): when, its owner and
+    source, and its first touch by a person at or after it."""
+    moved = _qualified_in(since, until, None)
     query = (
         select(
             moved.c.contact_id,
             moved.c.qualified_at,
-            first_touch.label("first_touch_at"),
+            _first_touch(moved).label("first_touch_at"),
             ContactOwner.user_id,
             ContactOwner.team_id,
             Contact.source,
@@ -290,10 +305,21 @@ def qualifications(session: Session, since: datetime, until: datetime) -> list[d
     return [dict(row._mapping) for row in session.execute(query)]
 
 
+def qualification_times(
+    session: Session, since: datetime, until: datetime, user_id: int | None
+) -> list[tuple[datetime, datetime | None]]:
+    """(qualified at, first touch at or after it) of each contact's latest move to qualified
+    within [SINCE, UNTIL): every contact's, or those USER_ID owns."""
+    moved = _qualified_in(since, until, user_id)
+    query = select(moved.c.qualified_at, _first_touch(moved))
+    return [(qualified, touched) for qualified, touched in session.execute(query)]
+
+
 def untouched_since_qualified(
-    session: Session, cutoff: datetime, limit: int
+    session: Session, cutoff: datetime, limit: int, caller: Caller | None = None
 ) -> list[dict[str, Any]]:
-    """Qualified prospects, qualified before CUTOFF, with no touch since: longest waiting first."""
+    """Qualified prospects, qualified before CUTOFF, with no touch since: longest waiting first
+    (among those CALLER may see)."""
     touched = select(Touch.id).where(
         Touch.contact_id == Contact.id, Touch.at >= Contact.stage_changed_at
     )
@@ -307,11 +333,13 @@ def untouched_since_qualified(
         )
         .outerjoin(ContactOwner, ContactOwner.contact_id == Contact.id)
         .where(
-            Contact.stage == Stage.QUALIFIED.value,
+            Contact.stage == _QUALIFIED,
             Contact.stage_changed_at < cutoff,
             ~touched.exists(),
         )
         .order_by(Contact.stage_changed_at, Contact.id)
         .limit(limit)
     )
+    if caller is not None and not caller.sees_everything:
+        query = query.where(access_repository.visible_filter(caller, Contact.id))
     return [dict(row._mapping) for row in session.execute(query)]

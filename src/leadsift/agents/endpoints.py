@@ -18,9 +18,16 @@ from leadsift.agents.schemas import LoggedCall, NextCall, OwnerView
 from leadsift.engagement.service import contact_exists
 from leadsift.errors import NotFoundError, PermissionDeniedError
 from leadsift.kit.clock import utcnow
-from leadsift.kit.web import ContactId, database_of, reading_session, settings_of
+from leadsift.kit.web import (
+    NO_NUL,
+    ContactId,
+    database_of,
+    error_responses,
+    reading_session,
+    settings_of,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["agents"])
+router = APIRouter(prefix="/api/v1", tags=["agents"], responses=error_responses(401, 403))
 _PEOPLE = {Role.ADMIN, Role.MANAGER, Role.AGENT}
 
 
@@ -36,7 +43,16 @@ def _name_of(session: Session, caller: Caller) -> str:
 
 
 # POST, not GET: handing out a prospect from a team's queue makes it the caller's.
-@router.post("/calls/next", operation_id="next_call", response_model=NextCall)
+_NOT_A_PERSON = {403: "The key's scope or its user's role does not allow this, or the key "
+                 "belongs to no user (the call queue is a person's)."}  # fmt: skip
+
+
+@router.post(
+    "/calls/next",
+    operation_id="next_call",
+    response_model=NextCall,
+    responses=error_responses(described=_NOT_A_PERSON),
+)
 def next_call(
     request: Request, caller: Annotated[Caller, Depends(allow(Scope.READ, roles=_PEOPLE))]
 ) -> NextCall:
@@ -78,7 +94,14 @@ def _log(request: Request, caller: Caller, contact_id: int, body: CallOutcome) -
         )  # fmt: skip
 
 
-@router.post("/contacts/{contact_id}/calls", operation_id="log_call", response_model=LoggedCall)
+@router.post(
+    "/contacts/{contact_id}/calls",
+    operation_id="log_call",
+    response_model=LoggedCall,
+    responses=error_responses(
+        400, 404, 413, 422, described={**_NOT_A_PERSON, 404: "No such contact among the caller's."}
+    ),
+)
 async def log_a_call(
     contact_id: ContactId,
     body: CallOutcome,
@@ -94,8 +117,8 @@ class OwnerChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str | None = Field(default=None, max_length=100)
-    team: str | None = Field(default=None, max_length=100)
+    user: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
+    team: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
 
 
 def _assign(request: Request, caller: Caller, contact_id: int, body: OwnerChange) -> OwnerView:
@@ -107,7 +130,12 @@ def _assign(request: Request, caller: Caller, contact_id: int, body: OwnerChange
         )  # fmt: skip
 
 
-@router.put("/contacts/{contact_id}/owner", operation_id="assign_contact", response_model=OwnerView)
+@router.put(
+    "/contacts/{contact_id}/owner",
+    operation_id="assign_contact",
+    response_model=OwnerView,
+    responses=error_responses(400, 404, 413, 422),
+)
 async def assign_contact(
     contact_id: ContactId,
     body: OwnerChange,

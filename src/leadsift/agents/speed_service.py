@@ -8,9 +8,10 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from leadsift.access import repository as access_repository
+from leadsift.access.schemas import Caller
 from leadsift.agents import call_repository as sql
 from leadsift.agents.schemas import SpeedReport, WaitingProspect
-from leadsift.agents.speed import Qualified, by_group, speed_of
+from leadsift.agents.speed import Qualified, Speed, by_group, speed_of
 from leadsift.errors import InvalidInputError
 from leadsift.qualification import repository as qualification_repository
 from leadsift.qualification.playbook_schema import AssignmentPolicy
@@ -77,15 +78,39 @@ def report(
     )
 
 
+def summary(
+    session: Session, *, since: datetime, until: datetime, now: datetime, user_id: int | None
+) -> tuple[Speed, float]:
+    """Speed to lead of the prospects qualified in [SINCE, UNTIL) — everyone's (the report's
+    total), or those USER_ID owns (their row by agent) — and the SLA in minutes."""
+    if since >= until:
+        raise InvalidInputError("--from must be before --to")
+    limit = sla_of(session)
+    group = "total"
+    if user_id is not None:
+        found = access_repository.get_user(session, user_id)
+        group = found.name if found is not None else "?"
+    items = [
+        Qualified(group, qualified_at, touched_at)
+        for qualified_at, touched_at in sql.qualification_times(session, since, until, user_id)
+    ]
+    return speed_of(group, items, limit, now), limit.total_seconds() / 60
+
+
 def waiting(
-    session: Session, *, now: datetime, sla: timedelta | None = None, limit: int = 100
+    session: Session,
+    *,
+    now: datetime,
+    sla: timedelta | None = None,
+    limit: int = 100,
+    caller: Caller | None = None,
 ) -> list[WaitingProspect]:
     """Qualified prospects nobody has touched since they qualified, beyond the SLA, longest
-    waiting first."""
+    waiting first (among those CALLER may see)."""
     cutoff = now - (sla if sla is not None else sla_of(session))
     users, teams, _ = _names(session)
     found = []
-    for row in sql.untouched_since_qualified(session, cutoff, limit):
+    for row in sql.untouched_since_qualified(session, cutoff, limit, caller):
         owner = (
             users.get(row["user_id"])
             if row["user_id"] is not None

@@ -13,10 +13,12 @@ from leadsift.analytics import attribution_repository as sql
 from leadsift.analytics import rollup_repository as cursors
 from leadsift.analytics.attribution import MODELS, NO_TOUCH_KEY, Conversion, Touch, credits
 from leadsift.analytics.rendering import ChartSpec, Column, Report
-from leadsift.analytics.rollups import prepare, settled_id
+from leadsift.analytics.rollups import hold, prepare, settled_id, taken_as_they_are
 from leadsift.engagement.models import Event
 
 LOOKBACK: Final = timedelta(days=30)
+# The mark of the last pass (its time: how fresh the credits are).
+PASS: Final = "attribution_pass"
 HALF_LIFE: Final = timedelta(days=7)
 _BATCH: Final = 5_000
 _CURSOR: Final = "attribution"
@@ -44,7 +46,11 @@ def _credit_rows(conversion: Conversion, conversion_id: int) -> list[dict[str, A
 
 
 def refresh(session: Session, now: datetime) -> int:
-    """Credit every conversion recorded since the last pass; how many were credited."""
+    """Credit every conversion recorded since the last pass; how many were credited (none when
+    the session's reports take the rollups as they are)."""
+    if taken_as_they_are(session):
+        return 0
+    hold(session)
     done = 0
     first = start = cursors.cursor(session, _CURSOR)
     while batch := sql.conversions_after(session, start, _BATCH):
@@ -68,6 +74,7 @@ def refresh(session: Session, now: datetime) -> int:
     settled = min(start, settled_id(session, Event.id, Event.received_at, now))
     if settled > first:
         cursors.move_cursor(session, _CURSOR, settled, now)
+    cursors.move_cursor(session, PASS, 0, now)
     session.flush()
     return done
 

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from leadsift.analytics.models import Cost, EventDay, FunnelFact
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES, cursor, event_amount
-from leadsift.contacts.models import Contact
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert
 from leadsift.outreach.models import Campaign
@@ -73,46 +72,25 @@ def cost_by(
     return {str(k or "(none)"): float(v or 0) for k, v in session.execute(query)}
 
 
-def results_by(
+def purchases_by(
     session: Session, by: str, since: datetime, until: datetime
-) -> dict[str, tuple[int, int, int, int, int, float]]:
-    """Per first-touch channel or contact source, for contacts who entered in the period:
-    (contacts, leads, qualified, customers, purchases, revenue) — purchases in the period."""
-    dimension = FunnelFact.channel if by == "channel" else Contact.source
-    counts = (
-        select(
-            dimension,
-            func.count(),
-            func.count(
-                func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
-            ),
-            func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
-            func.count(FunnelFact.customer_at),
-        )
-        .select_from(FunnelFact)
-        .join(Contact, Contact.id == FunnelFact.contact_id)
-        .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
-        .group_by(dimension)
-    )
-    found = {
-        str(k or "(none)"): (int(a), int(b), int(c), int(d), 0, 0.0)
-        for k, a, b, c, d in session.execute(counts)
-    }
+) -> dict[str, tuple[int, float]]:
+    """(purchases, revenue) in the period per first-touch channel or contact source (as copied
+    into the funnel facts) of the buyers."""
+    dimension = FunnelFact.channel if by == "channel" else FunnelFact.source
     bought = (
         select(dimension, func.count(), func.sum(event_amount()))
         .select_from(Event)
         .join(FunnelFact, FunnelFact.contact_id == Event.contact_id)
-        .join(Contact, Contact.id == Event.contact_id)
         .where(
             Event.type.in_(CONVERSION_TYPES), Event.occurred_at >= since, Event.occurred_at < until
         )
         .group_by(dimension)
     )
-    for name, n, amount in session.execute(bought):
-        key = str(name or "(none)")
-        base = found.get(key, (0, 0, 0, 0, 0, 0.0))
-        found[key] = (*base[:4], int(n or 0), float(amount or 0))
-    return found
+    return {
+        str(name or "(none)"): (int(n or 0), float(amount or 0))
+        for name, n, amount in session.execute(bought)
+    }
 
 
 def _day_campaign() -> Any:
@@ -185,28 +163,3 @@ def sends_by_campaign(session: Session, since: datetime, until: datetime) -> dic
     """Messages sent per campaign in the period."""
     sums = event_sums(session, types=("email_sent", "sms_sent"), period=(since, until))
     return {name: n for name, (n, _) in _by_campaign(sums).items()}
-
-
-def funnel_by_campaign(
-    session: Session, since: datetime, until: datetime
-) -> dict[str, tuple[int, int, int, int]]:
-    """(contacts, leads, qualified, customers) per first-touch campaign (else UTM campaign), of
-    the contacts who entered in the period."""
-    campaign = func.coalesce(FunnelFact.campaign, FunnelFact.utm_campaign)
-    query = (
-        select(
-            campaign,
-            func.count(),
-            func.count(
-                func.coalesce(FunnelFact.lead_at, FunnelFact.qualified_at, FunnelFact.customer_at)
-            ),
-            func.count(func.coalesce(FunnelFact.qualified_at, FunnelFact.customer_at)),
-            func.count(FunnelFact.customer_at),
-        )
-        .where(FunnelFact.entered_at >= since, FunnelFact.entered_at < until)
-        .group_by(campaign)
-    )
-    return {
-        str(name or "(none)"): (int(a), int(b), int(c), int(d))
-        for name, a, b, c, d in session.execute(query)
-    }

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from leadsift.analytics import repository, rollups
+from leadsift.analytics import funnel_days, repository, rollups
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 from leadsift.errors import InvalidInputError
 from leadsift.kit.stats import median, percentile
@@ -60,10 +60,7 @@ _COLUMNS: Final = (
 )
 
 
-def _row(counts: dict[str, Any], times: list[float]) -> dict[str, object]:
-    times.sort()
-    days = [t / _DAY for t in times]
-    middle, p90 = median(days), percentile(days, 0.9)
+def _row(counts: dict[str, Any], middle: float | None, p90: float | None) -> dict[str, object]:
     return {
         **{key: counts[key] for key in ("contacts", "leads", "qualified", "customers")},
         "group": "(none)" if counts["group"] is None else str(counts["group"]),
@@ -86,14 +83,11 @@ def funnel(
     check_dimension(by)
     check_period(since, until)
     rollups.refresh(session, now)
-    counts = repository.funnel_counts(session, by, since, until)
-    times: dict[Any, list[float]] = defaultdict(list)
-    for group, total, _ in repository.conversion_times(session, by, since, until):
-        times[group].append(total)
-    rows = [_row(c, times[c["group"]]) for c in counts]
-    notes = _notes(rows, [t for ts in times.values() for t in ts], until, now)
+    rows, p90 = _figures(session, by, since, until)
+    notes = _notes(rows, p90, until, now)
     if by == "all":
-        whole = rows[0] if rows else _row(dict.fromkeys(_COUNT_KEYS, 0) | {"group": "all"}, [])
+        empty = dict.fromkeys(_COUNT_KEYS, 0) | {"group": "all"}
+        whole = rows[0] if rows else _row(empty, None, None)
         return _stages_report(whole, notes, since, until)
     return Report(
         title=f"Funnel by {by}",
@@ -102,6 +96,60 @@ def funnel(
         notes=tuple(notes),
         meta={"by": by, "from": since.isoformat(), "to": until.isoformat()},
     )
+
+
+def _figures(
+    session: Session, by: str, since: datetime, until: datetime
+) -> tuple[list[dict[str, object]], float | None]:
+    """The funnel's rows and the p90 of every time to convert (seconds): from the day rollups
+    when they answer BY, else (or should they disagree with the facts) from the facts."""
+    if by in funnel_days.ROLLED:
+        try:
+            found = funnel_days.funnel(session, by, since, until)
+        except funnel_days.BehindError:
+            pass
+        else:
+            rows = [
+                _row({**g.counts, "group": g.name}, g.median_days, g.p90_days) for g in found.groups
+            ]
+            return rows, found.p90_seconds
+    counts = repository.funnel_counts(session, by, since, until)
+    times: dict[Any, list[float]] = defaultdict(list)
+    for group, total, _ in repository.conversion_times(session, by, since, until):
+        times[group].append(total)
+    rows = []
+    for figures in counts:
+        days = [t / _DAY for t in sorted(times[figures["group"]])]
+        rows.append(_row(figures, median(days), percentile(days, 0.9)))
+    return rows, percentile(sorted(t for ts in times.values() for t in ts), 0.9)
+
+
+def counts_by(
+    session: Session, *, by: str, since: datetime, until: datetime, now: datetime
+) -> dict[str, dict[str, int]]:
+    """Per group (its name in the funnel report): how many contacts entered in [SINCE, UNTIL),
+    reached each stage and left — the funnel's counts without its times."""
+    check_dimension(by)
+    check_period(since, until)
+    rollups.refresh(session, now)
+    if by in funnel_days.ROLLED:
+        groups = funnel_days.funnel(session, by, since, until, times=False).groups
+        return {"(none)" if g.name is None else g.name: g.counts for g in groups}
+    return {
+        "(none)" if row["group"] is None else str(row["group"]): row
+        for row in repository.funnel_counts(session, by, since, until)
+    }
+
+
+def counts_of_owner(
+    session: Session, *, user_id: int, since: datetime, until: datetime, now: datetime
+) -> dict[str, int]:
+    """The funnel's counts of the contacts USER_ID owns who entered in [SINCE, UNTIL): their
+    row of the funnel by agent (zeros when they own none)."""
+    check_period(since, until)
+    rollups.refresh(session, now)
+    found = repository.owner_counts(session, user_id, since, until)
+    return {key: int(found[key]) if found else 0 for key in _COUNT_KEYS}
 
 
 def _stages_report(
@@ -161,16 +209,7 @@ def time_in_stage(session: Session, *, since: datetime, until: datetime, now: da
     over those who made it (those still on their way are not counted as a time)."""
     check_period(since, until)
     rollups.refresh(session, now)
-    rows = []
-    for name, bins in repository.step_hours(session, since, until).items():
-        rows.append(
-            {
-                "step": name,
-                "contacts": sum(n for _, n in bins),
-                "median_days": histogram_percentile(bins, 0.5),
-                "p90_days": histogram_percentile(bins, 0.9),
-            }
-        )
+    rows = _step_rows(session, since, until)
     return Report(
         title="Time in stage",
         columns=(
@@ -185,13 +224,40 @@ def time_in_stage(session: Session, *, since: datetime, until: datetime, now: da
     )
 
 
+def _in_days(hours: float | None) -> float | None:
+    """Whole hours as days, at the middle of the hour (as histogram_percentile reads them)."""
+    return None if hours is None else round((hours + 0.5) / 24, 1)
+
+
+def _step_rows(session: Session, since: datetime, until: datetime) -> list[dict[str, object]]:
+    """Each step's contacts, median and p90: from the day rollups, else from the facts."""
+    found = funnel_days.step_times(session, since, until)
+    if found is not None:
+        return [
+            {"step": name, "contacts": total, "median_days": _in_days(middle),
+             "p90_days": _in_days(p90)}
+            for (name, _, _), (total, middle, p90) in zip(
+                repository.STEPS, found.values(), strict=True
+            )
+        ]  # fmt: skip
+    rows = []
+    for name, bins in repository.step_hours(session, since, until).items():
+        rows.append(
+            {
+                "step": name,
+                "contacts": sum(n for _, n in bins),
+                "median_days": histogram_percentile(bins, 0.5),
+                "p90_days": histogram_percentile(bins, 0.9),
+            }
+        )
+    return rows
+
+
 def _notes(
-    rows: list[dict[str, object]], times: list[float], until: datetime, now: datetime
+    rows: list[dict[str, object]], p90: float | None, until: datetime, now: datetime
 ) -> list[str]:
     if not rows:
         return ["no contact entered in this period: no data"]
-    times.sort()
-    p90 = percentile(times, 0.9)
     if p90 is None:
         return ["no contact converted in this period: times to convert are undefined"]
     still = min(until, now) - timedelta(seconds=p90)
@@ -209,7 +275,7 @@ def reasons(session: Session, *, since: datetime, until: datetime, now: datetime
     rollups.refresh(session, now)
     rows = [
         {"stage": stage, "reason": reason, "contacts": n}
-        for stage, reason, n in repository.reasons(session, since, until)
+        for stage, reason, n in _reasons(session, since, until)
     ]
     return Report(
         title="Unqualified and lost, by reason",
@@ -222,3 +288,16 @@ def reasons(session: Session, *, since: datetime, until: datetime, now: datetime
         notes=() if rows else ("nobody left the funnel in this period",),
         meta={"from": since.isoformat(), "to": until.isoformat()},
     )
+
+
+def _reasons(session: Session, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
+    """(stage, reason, contacts) by reason, most first: from the day rollups."""
+    found: list[tuple[str, str, int]] = []
+    for stage in ("unqualified", "lost"):
+        groups = funnel_days.group_counts(session, f"{stage}_reason", since, until)
+        counted = sorted(
+            ((str(reason), figures["contacts"]) for reason, figures in groups.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
+        found += [(stage, reason, n) for reason, n in counted]
+    return found

@@ -8,7 +8,18 @@ from datetime import date, datetime
 from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from leadsift.contacts.models import Contact
 from leadsift.kit.orm import Base, IdType, UtcDateTime
+from leadsift.qualification.models import StageChange
+
+# Whole days a span took, per measure: the facts' columns, each indexed with the entry time, so
+# the exact values of one day of spans are read without the others (medians of a period).
+SPAN_COLUMNS = {
+    "convert": "days_to_convert",
+    "lead": "days_to_lead",
+    "qualify": "days_to_qualify",
+    "win": "days_to_win",
+}
 
 
 class Cost(Base):
@@ -52,6 +63,16 @@ class FunnelFact(Base):
             sqlite_where=text("customer_at IS NOT NULL"),
             postgresql_where=text("customer_at IS NOT NULL"),
         ),
+        *(
+            Index(
+                f"ix_funnel_facts_{column}",
+                column,
+                "entered_at",
+                sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in SPAN_COLUMNS.values()
+        ),
     )
 
     contact_id: Mapped[int] = mapped_column(
@@ -72,6 +93,70 @@ class FunnelFact(Base):
     channel: Mapped[str | None] = mapped_column(String(40))
     utm_campaign: Mapped[str | None] = mapped_column(String(200))
     touched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The contact's source and region, copied (reports split by them without reading the
+    # contacts); a rolling check each pass brings back those changed since.
+    source: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    # Whole days from entry to customer, entry to lead, lead to qualified, qualified to
+    # customer (NULL when not made); the steps' days are their whole hours // 24.
+    days_to_convert: Mapped[int | None] = mapped_column(Integer)
+    days_to_lead: Mapped[int | None] = mapped_column(Integer)
+    days_to_qualify: Mapped[int | None] = mapped_column(Integer)
+    days_to_win: Mapped[int | None] = mapped_column(Integer)
+
+
+class FunnelDay(Base):
+    """The funnel facts of one day of entry and one group of a dimension, counted: what the
+    funnel, ROI and reasons read for whole days (a few rows a day, not one per contact)."""
+
+    __tablename__ = "funnel_days"
+
+    # "all" (value ""), source, region, campaign, channel, utm_campaign, touch (campaign else
+    # UTM campaign), unqualified_reason, lost_reason; "" is the group of contacts without one.
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    contacts: Mapped[int] = mapped_column(Integer)
+    leads: Mapped[int] = mapped_column(Integer)
+    qualified: Mapped[int] = mapped_column(Integer)
+    customers: Mapped[int] = mapped_column(Integer)
+    unqualified: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    in_progress: Mapped[int] = mapped_column(Integer)
+
+
+class FunnelSpan(Base):
+    """How many contacts of one day of entry (and group) took so many whole days for a span
+    (measure: convert, lead, qualify, win): where a median lies, before its exact value is
+    read from the facts of that day count only."""
+
+    __tablename__ = "funnel_spans"
+
+    measure: Mapped[str] = mapped_column(String(10), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contacts: Mapped[int] = mapped_column(Integer)
+
+
+# Indexes on other domains' tables, for the dashboard's speed to lead (qualifications of a
+# period) and waiting list (qualified prospects, longest waiting first). Partial: only those
+# rows are indexed, so imports and `qualify` pay nothing for the other stages.
+Index(
+    "ix_stage_changes_qualified_at",
+    StageChange.changed_at,
+    StageChange.contact_id,
+    sqlite_where=text("to_stage = 'qualified'"),
+    postgresql_where=text("to_stage = 'qualified'"),
+)
+Index(
+    "ix_contacts_qualified_since",
+    Contact.stage_changed_at,
+    Contact.id,
+    sqlite_where=text("stage = 'qualified'"),
+    postgresql_where=text("stage = 'qualified'"),
+)
 
 
 class EventDay(Base):

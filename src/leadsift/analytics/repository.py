@@ -10,20 +10,18 @@ from sqlalchemy.orm import Session
 
 from leadsift.access.models import ContactOwner, User
 from leadsift.analytics.models import FunnelFact
-from leadsift.contacts.models import Contact
 from leadsift.kit.sqljson import epoch_seconds, hours_of, utc_month, utc_week
 
 # Contacts still on their way (neither converted nor out of the funnel now).
 OPEN_STAGES: Final = ("contact", "lead", "qualified")
-# Dimensions read from the contacts themselves (the others need no join).
-CONTACT_DIMENSIONS: Final = ("source", "region")
 # What a funnel can be split by, and the SQL of each.
 DIMENSIONS: Final[dict[str, Any]] = {
     "all": literal("all"),
     "cohort_week": utc_week(FunnelFact.entered_at),
     "cohort_month": utc_month(FunnelFact.entered_at),
-    "source": Contact.source,
-    "region": Contact.region,
+    # The contact's, as copied into its fact (no join with the contacts).
+    "source": FunnelFact.source,
+    "region": FunnelFact.region,
     "utm_campaign": FunnelFact.utm_campaign,
     "campaign": FunnelFact.campaign,
     "channel": FunnelFact.channel,
@@ -69,10 +67,22 @@ def funnel_query(by: str, since: datetime, until: datetime) -> Any:
     return _joined(query, by)
 
 
+def owner_counts(
+    session: Session, user_id: int, since: datetime, until: datetime
+) -> dict[str, Any] | None:
+    """The funnel counts of the contacts USER_ID owns who entered in [SINCE, UNTIL) (their row
+    of the funnel by agent); None when they own none of those."""
+    query = (
+        funnel_query("all", since, until)
+        .join(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
+        .where(ContactOwner.user_id == user_id)
+    )
+    found = session.execute(query).first()
+    return None if found is None else dict(found._mapping)
+
+
 def _joined(query: Any, by: str) -> Any:
     """QUERY over the funnel facts with what dimension BY reads (nothing more)."""
-    if by in CONTACT_DIMENSIONS:
-        query = query.join(Contact, Contact.id == FunnelFact.contact_id)
     if by == "agent":
         query = query.outerjoin(ContactOwner, ContactOwner.contact_id == FunnelFact.contact_id)
         query = query.outerjoin(User, User.id == ContactOwner.user_id)
@@ -132,25 +142,4 @@ def step_hours(
             .order_by(hours)
         )
         found[name] = [(int(h), int(n)) for h, n in session.execute(query)]
-    return found
-
-
-def reasons(session: Session, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
-    """(stage, reason, contacts) for those who left as unqualified or lost, by reason."""
-    found: list[tuple[str, str, int]] = []
-    for stage, column in (
-        ("unqualified", FunnelFact.unqualified_reason),
-        ("lost", FunnelFact.lost_reason),
-    ):
-        query = (
-            select(column, func.count())
-            .where(
-                FunnelFact.entered_at >= since,
-                FunnelFact.entered_at < until,
-                column.is_not(None),
-            )
-            .group_by(column)
-            .order_by(func.count().desc())
-        )
-        found += [(stage, str(reason), int(n)) for reason, n in session.execute(query)]
     return found

@@ -9,7 +9,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import cost_repository as sql
-from leadsift.analytics import rollups
+from leadsift.analytics import funnel_days, rollups
 from leadsift.analytics.funnel import check_period, rate
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 from leadsift.errors import InvalidInputError
@@ -51,7 +51,7 @@ def _by_campaign(session: Session, since: datetime, until: datetime) -> list[dic
     costs = sql.cost_by(session, "campaign", since.date(), until.date())
     revenue = sql.revenue_by_campaign(session, since, until)
     sends = sql.sends_by_campaign(session, since, until)
-    funnel = sql.funnel_by_campaign(session, since, until)
+    funnel = _funnel_by(session, "touch", since, until)
     names = sorted(set(costs) | set(revenue) | {n for n in funnel if n != "(none)"})
     rows = []
     for name in names:
@@ -66,13 +66,30 @@ def _by_other(
     session: Session, by: str, since: datetime, until: datetime
 ) -> list[dict[str, object]]:
     costs = sql.cost_by(session, by, since.date(), until.date())
-    results = sql.results_by(session, by, since, until)
+    funnel = _funnel_by(session, by, since, until)
+    bought = sql.purchases_by(session, by, since, until)
     rows = []
-    for name in sorted(set(costs) | set(results)):
-        *counts, conversions, earned = results.get(name, (0, 0, 0, 0, 0, 0.0))
-        figures = (*(int(c) for c in counts), int(conversions))
-        rows.append(_row(name, costs.get(name, 0.0), None, figures, float(earned)))
+    for name in sorted(set(costs) | set(funnel) | set(bought)):
+        conversions, earned = bought.get(name, (0, 0.0))
+        figures = (*funnel.get(name, (0, 0, 0, 0)), conversions)
+        rows.append(_row(name, costs.get(name, 0.0), None, figures, earned))
     return rows
+
+
+def _funnel_by(
+    session: Session, dimension: str, since: datetime, until: datetime
+) -> dict[str, tuple[int, int, int, int]]:
+    """(contacts, leads, qualified, customers) per group of DIMENSION (first-touch campaign
+    else UTM campaign, channel or source) of the contacts who entered in the period."""
+    return {
+        "(none)" if name is None else name: (
+            c["contacts"],
+            c["leads"],
+            c["qualified"],
+            c["customers"],
+        )
+        for name, c in funnel_days.group_counts(session, dimension, since, until).items()
+    }
 
 
 def roi(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, case, func, literal, select, text, update
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from leadsift.analytics.models import EventDay, FunnelFact, RollupCursor
@@ -30,10 +30,23 @@ def without_jit(session: Session) -> None:
     session.execute(text("SET LOCAL jit = off"))
 
 
+def hold_rollups(session: Session) -> None:
+    """On PostgreSQL, wait for any other transaction refreshing the rollups to end (released at
+    commit): two refreshes reading the same cursors would count the same events twice. SQLite
+    serialises writing transactions already."""
+    # 0x6c73726f6c6c: "lsroll", a key of this application's own.
+    session.execute(text("SELECT pg_advisory_xact_lock(119243096943724)"))
+
+
 def cursor(session: Session, name: str) -> int:
     """The last id the rollup NAME has taken in (0 before its first run)."""
     found = session.scalar(select(RollupCursor.last_id).where(RollupCursor.name == name))
     return int(found or 0)
+
+
+def cursor_time(session: Session, name: str) -> datetime | None:
+    """When the cursor NAME last moved (None before its first move)."""
+    return session.scalar(select(RollupCursor.updated_at).where(RollupCursor.name == name))
 
 
 def move_cursor(session: Session, name: str, last_id: int, now: datetime) -> None:
@@ -53,6 +66,21 @@ def max_id(session: Session, column: Any, where: ColumnElement[bool] | None = No
     if where is not None:
         query = query.where(where)
     return int(session.scalar(query) or 0)
+
+
+def new_contacts(after_id: int) -> Select[Any]:
+    """The contacts added after AFTER_ID (ids)."""
+    return select(Contact.id).where(Contact.id > after_id)
+
+
+def moved_contacts(after_id: int) -> Select[Any]:
+    """The contacts with stage changes after AFTER_ID (ids)."""
+    return select(StageChange.contact_id).where(StageChange.id > after_id)
+
+
+def contacts_with_events(after_id: int) -> Select[Any]:
+    """The contacts with events after AFTER_ID (ids)."""
+    return select(Event.contact_id).where(Event.id > after_id, Event.contact_id.is_not(None))
 
 
 def add_new_contacts(session: Session, after_id: int) -> None:
@@ -105,7 +133,7 @@ def _latest(stage: str, column: Any) -> Any:
 
 def refresh_stages(session: Session, after_id: int) -> None:
     """Recompute the stage times of the contacts with stage changes after AFTER_ID."""
-    moved = select(StageChange.contact_id).where(StageChange.id > after_id)
+    moved = moved_contacts(after_id)
     session.execute(
         update(FunnelFact)
         .where(FunnelFact.contact_id.in_(moved))
@@ -162,7 +190,7 @@ def refresh_entries(session: Session, after_id: int) -> None:
     created = (
         select(Contact.created_at).where(Contact.id == FunnelFact.contact_id).scalar_subquery()
     )
-    moved = select(Event.contact_id).where(Event.id > after_id, Event.contact_id.is_not(None))
+    moved = contacts_with_events(after_id)
     session.execute(
         update(FunnelFact)
         .where(FunnelFact.contact_id.in_(moved))

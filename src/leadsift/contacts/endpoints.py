@@ -13,15 +13,16 @@ from leadsift.access.schemas import Caller, Scope
 from leadsift.contacts import lookup
 from leadsift.contacts.schemas import ContactView
 from leadsift.errors import NotFoundError
-from leadsift.kit.web import ContactId, reading_session
+from leadsift.kit.web import ContactId, error_responses, reading_session
 
-router = APIRouter(prefix="/api/v1", tags=["contacts"])
+router = APIRouter(prefix="/api/v1", tags=["contacts"], responses=error_responses(401, 403))
 
 
 @router.get(
     "/contacts/{contact_id}",
     operation_id="get_contact",
     response_model=ContactView,
+    responses=error_responses(404, 422),
 )
 def get_contact(
     contact_id: ContactId,

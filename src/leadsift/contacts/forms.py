@@ -143,6 +143,9 @@ def read_submission(
     values: Mapping[str, str], *, region: str, ip: str | None, user_agent: str | None
 ) -> FormSubmission:
     """A form's fields checked and normalised; an error says which field to fix."""
+    for name, sent in values.items():
+        if "\x00" in sent:  # no database stores it (PostgreSQL refuses it outright)
+            raise InvalidInputError(f"{name}: contains a NUL character", code="invalid_field")
     email, phone = _identifiers(values, region)
     fields = {}
     for name in FORM_TEXT_FIELDS:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from leadsift.contacts import service as contacts
 from leadsift.contacts.schemas import ImportOptions
-from leadsift.demo import prediction, reports, repository, web
+from leadsift.demo import people, prediction, reports, repository, web
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import CliState, emit_json, key_value_table, plain, state, stdout
 from leadsift.kit.clock import utcnow
@@ -114,6 +114,14 @@ def _render(document: dict[str, Any]) -> None:
         stdout.print(f"  {command}", markup=False, highlight=False)
     stdout.print(f"\n{document['attribution']}", markup=False, highlight=False)
     stdout.print(document["web"]["attribution"], markup=False, highlight=False)
+    app = document["web_app"]
+    stdout.print(
+        f"\nThe web app on this workspace: run\n  {app['serve']}\nthen open {app['url']} and "
+        f"sign in as {app['user']} with the password {app['password']} (made for this run; "
+        f"`leadsift user password {app['user']}` sets another).",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _roi_table(found: dict[str, Any], per_session: float) -> Table:
@@ -211,6 +219,8 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
         predicted = prediction.prediction_story(session, utcnow())
     with workspace.unit_of_work() as session:
         measured = reports.reports(session, directory, utcnow())
+    with workspace.unit_of_work() as session:
+        web_app = people.demo_admin(session, f"--db {database.url}")
     return {
         **measured,
         "database": database.safe_url,
@@ -220,6 +230,7 @@ def _build(workspace: CliState, directory: Path) -> dict[str, Any]:
         "prediction": predicted,
         "playbook": str(playbook_path),
         "attribution": ATTRIBUTION,
+        "web_app": web_app,
         "next": _next_commands(
             f"--db {database.url}",
             directory,

@@ -22,9 +22,9 @@ from leadsift.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from leadsift.kit.web import ContactId, reading_session
+from leadsift.kit.web import ContactId, ErrorBody, error_responses, reading_session
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=error_responses(401, 403))
 
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -44,6 +44,20 @@ _BODY_DOC: dict[str, Any] = {
 # Models the hand-written request body above refers to (added to the OpenAPI components).
 DOCUMENTED_MODELS = (EventIn, EventBatchIn)
 _STATUS_OF_ERROR = {"idempotency_conflict": 409}
+# A single event refused is answered with the ingest result (what was refused and why); a body
+# that is no event at all, with the error body.
+_RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **error_responses(400, 413),
+    409: {
+        "model": IngestResult,
+        "description": "A single event whose idempotency key was used for another event.",
+    },
+    422: {
+        "model": IngestResult | ErrorBody,
+        "description": "A single event refused (the result says why), or a body that is "
+        "neither an event nor a batch.",
+    },
+}
 
 
 def writer_of(request: Request) -> EventWriter:
@@ -83,7 +97,7 @@ def _events_of(body: bytes) -> tuple[list[Any], bool]:
     "/events",
     operation_id="record_events",
     response_model=IngestResult,
-    responses={409: {"description": "an idempotency key reused for another event"}},
+    responses=_RECORD_RESPONSES,
     openapi_extra=_BODY_DOC,
     dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
@@ -102,6 +116,7 @@ async def record_events(request: Request) -> JSONResponse:
     "/contacts/{contact_id}/events",
     operation_id="contact_events",
     response_model=list[EventView],
+    responses=error_responses(404, 422),
 )
 def contact_events(
     contact_id: ContactId,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
@@ -28,7 +28,10 @@ _EVENT: Final = TypeAdapter(EventIn)
 _normalised_email: Final = lru_cache(maxsize=1 << 17)(normalise_email)
 _normalised_phone: Final = lru_cache(maxsize=1 << 16)(normalise_phone)
 # json.dumps(properties, sort_keys=True, ensure_ascii=False), without an encoder per call.
-_properties_json: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+# allow_nan=False: Infinity and NaN are not JSON (PostgreSQL's jsonb refuses them).
+_properties_json: Final = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, allow_nan=False
+).encode
 _NONE: Final = (None,) * len(EXTRA_FIELDS)
 _NO_EXTRA: Final = json.dumps(_NONE)
 
@@ -130,21 +133,13 @@ def prepare(
     ref_kind, ref_value = reference
     sent_at: datetime | None = event.get("occurred_at")
     occurred_at = sent_at or received_at
-    if occurred_at - received_at > future_tolerance:
-        return error(
-            index,
-            "occurred_in_future",
-            f"occurred_at {occurred_at.isoformat()} is in the future (received "
-            f"{received_at.isoformat(timespec='seconds')}; check the sender's clock and zone)",
-        )
+    problem = _time_problem(index, occurred_at, received_at, future_tolerance)
+    if problem is not None:
+        return problem
     properties: dict[str, Any] = event.get("properties") or {}
-    properties_text = _json_text(properties)
-    if len(properties_text) > MAX_PROPERTIES_BYTES:
-        return error(
-            index,
-            "properties_too_large",
-            f"properties take {len(properties_text)} bytes; at most {MAX_PROPERTIES_BYTES}",
-        )
+    properties_text = _properties_text(index, properties)
+    if isinstance(properties_text, ItemError):
+        return properties_text
     extra = tuple(map(event.get, EXTRA_FIELDS))
     key = event.get("idempotency_key")
     if "\\u0000" in properties_text or _has_nul(*extra, key, ref_value):
@@ -181,3 +176,45 @@ def prepare(
         dedup_key=dedup,
         payload_hash=payload,
     )
+
+
+def _time_problem(
+    index: int, occurred_at: datetime, received_at: datetime, future_tolerance: timedelta
+) -> ItemError | None:
+    """Why OCCURRED_AT cannot be stored (out of range, in the future), or None."""
+    if not _representable(occurred_at):
+        return error(
+            index, "invalid_time", f"occurred_at {occurred_at.isoformat()} is out of range"
+        )
+    if occurred_at - received_at > future_tolerance:
+        return error(
+            index,
+            "occurred_in_future",
+            f"occurred_at {occurred_at.isoformat()} is in the future (received "
+            f"{received_at.isoformat(timespec='seconds')}; check the sender's clock and zone)",
+        )
+    return None
+
+
+def _properties_text(index: int, properties: dict[str, Any]) -> str | ItemError:
+    """The properties as JSON text, or why they cannot be stored."""
+    try:
+        text = _json_text(properties)
+    except ValueError:
+        return error(index, "invalid_properties", "properties: numbers must be finite")
+    if len(text) > MAX_PROPERTIES_BYTES:
+        return error(
+            index,
+            "properties_too_large",
+            f"properties take {len(text)} bytes; at most {MAX_PROPERTIES_BYTES}",
+        )
+    return text
+
+
+def _representable(moment: datetime) -> bool:
+    """Whether MOMENT is a real UTC time (year 1 at +14:00 is not: it would fall before 1)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True

@@ -36,7 +36,8 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: EventType = Field(description="page_view, email_clicked, form_submitted, purchase, …")
-    contact_id: Annotated[StrictInt, Field(gt=0)] | None = None
+    # Within what the id columns hold (2^63 - 1); JSON tools lose integers above 2^53.
+    contact_id: Annotated[StrictInt, Field(gt=0, le=2**53)] | None = None
     email: Text320 | None = None
     phone: Text64 | None = None
     external_id: Text200 | None = None

@@ -172,7 +172,10 @@ def landing_url(url: str, token: str) -> str:
 
 def without_identify_parameter(url: str) -> str:
     """URL without the identification token (never stored: it says who the visitor is)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[": stored as data, as sent (it carries no token)
+        return url
     if IDENTIFY_PARAMETER not in parts.query:
         return url
     # Removed textually: re-encoding the query would change how the other parameters read.

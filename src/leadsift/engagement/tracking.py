@@ -45,11 +45,13 @@ from typing import Any, Final
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from leadsift.access.endpoints import public
 from leadsift.config import Settings
-from leadsift.contacts.forms import read_submission
+from leadsift.contacts.fields import CONSENT_FIELDS, TEXT_FIELD_LENGTHS
+from leadsift.contacts.forms import FORM_TEXT_FIELDS, read_submission
 from leadsift.db import Database
 from leadsift.engagement import tokens, tracked_links, web_events, web_forms
 from leadsift.engagement.endpoints import writer_of
@@ -57,7 +59,15 @@ from leadsift.engagement.schemas import IngestResult
 from leadsift.errors import InvalidInputError, LeadsiftError, RateLimitedError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.ratelimit import RateLimiter
-from leadsift.kit.web import client_ip, database_of, error_response, settings_of
+from leadsift.kit.web import (
+    NO_NUL,
+    client_ip,
+    database_of,
+    error_response,
+    error_responses,
+    link_not_found,
+    settings_of,
+)
 
 logger = logging.getLogger("leadsift.tracking")
 # A repeat within the idempotency window (see web_events) is "already recorded", not an error.
@@ -77,6 +87,51 @@ NOT_FOUND_PAGE: Final = (
     "<body><h1>Link not found</h1><p>This link is not valid or no longer exists.</p></body>"
     "</html>"
 )
+
+# What the OpenAPI document says of these routes: each answer's media type, the shared error
+# body of the refusals, and the bodies a site's own code may post.
+_LIMITED: Final = error_responses(429)
+# An absolute http(s) URL (web_events.page_url), as browsers write them: an ASCII host.
+_PAGE_URL: Final = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=:%-]+([/?#][^\x00-\x1f\x7f]*)?$"
+)
+
+
+def _page_view_schema() -> dict[str, Any]:
+    schema = TypeAdapter(web_events.PageViewIn).json_schema()
+    schema["properties"]["url"]["pattern"] = _PAGE_URL
+    # Stored as the event's properties, where NUL is refused (events.prepare).
+    for name in ("title", "referrer"):
+        schema["properties"][name]["pattern"] = NO_NUL
+    return schema
+
+
+def _form_schema() -> dict[str, Any]:
+    value: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
+    fields = {
+        "email": {**value, "description": "An email address, or give a phone (or both)."},
+        "phone": {**value, "description": "International, or national in the default region."},
+        **{name: {**value, "maxLength": TEXT_FIELD_LENGTHS[name]} for name in FORM_TEXT_FIELDS},
+        **{
+            name: {**value, "description": "yes/no, true/false, 1/0, on/off"}
+            for name in CONSENT_FIELDS
+        },
+        "consent_text": {**value, "description": "The exact wording shown; needed with consent."},
+        "ls_aid": {**value, "description": "The visitor's anonymous id (the script adds it)."},
+        "ls_url": {**value, "description": "The page's URL (the script adds it)."},
+        "ls_form": {**value, "description": "The form's name (the script adds it)."},
+    }
+    return {
+        "type": "object",
+        "properties": fields,
+        "additionalProperties": value,
+        "description": "A form's fields: unknown ones are ignored. Posted as JSON, or "
+        "urlencoded or multipart/form-data (a browser's form) with the same names.",
+    }
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -142,6 +197,7 @@ router.add_api_route(
     methods=["GET"],
     operation_id="tracking_script",
     response_class=Response,
+    responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},
     route_class_override=APIRoute,
 )
 
@@ -191,7 +247,14 @@ async def preflight() -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/e", operation_id="record_page_view", status_code=204, response_class=Response)
+@router.post(
+    "/e",
+    operation_id="record_page_view",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(400, 413, 422, 429),
+    openapi_extra=_json_body(_page_view_schema()),
+)
 async def record_page_view(request: Request) -> Response:
     """A page view from the tracking script: 204, or 4xx saying what is wrong."""
     received = utcnow()
@@ -211,7 +274,16 @@ async def record_page_view(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/o/{token}.gif", operation_id="email_open_pixel", response_class=Response)
+@router.get(
+    "/o/{token}.gif",
+    operation_id="email_open_pixel",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/gif": {"schema": {"type": "string"}}}},
+        **link_not_found(None),
+        **_LIMITED,
+    },
+)
 async def email_open_pixel(token: str, request: Request) -> Response:
     """A 1×1 transparent GIF; a genuine token records the contact's open of the campaign."""
     claim = tokens.read_open(await _secret(request), token)
@@ -226,7 +298,19 @@ def _not_found() -> HTMLResponse:
     return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_CACHE)
 
 
-@router.get("/c/{token:path}", operation_id="email_click", response_class=Response)
+@router.get(
+    "/c/{token:path}",
+    operation_id="email_click",
+    response_class=Response,
+    responses={
+        302: {
+            "description": "To the link's registered URL.",
+            "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+        },
+        **link_not_found("Not a genuine link: a page that echoes nothing."),
+        **_LIMITED,
+    },
+)
 async def email_click(token: str, request: Request) -> Response:
     """A click on a tracked email link: recorded, then redirected to the registered URL only."""
     secret = await _secret(request)
@@ -248,7 +332,15 @@ async def email_click(token: str, request: Request) -> Response:
     return RedirectResponse(location, status_code=302, headers=NO_CACHE)
 
 
-@router.post("/form", operation_id="submit_form")
+@router.post(
+    "/form",
+    operation_id="submit_form",
+    responses={
+        200: {"content": {"application/json": {"schema": {"const": {"ok": True}}}}},
+        **error_responses(400, 413, 422, 429),
+    },
+    openapi_extra=_json_body(_form_schema()),
+)
 async def submit_form(request: Request) -> JSONResponse:
     """A website form: the contact created or completed (empty fields only), consent recorded
     with its wording, the visitor's past events stitched, `form_submitted` recorded."""

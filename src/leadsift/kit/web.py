@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadsift.config import Settings
@@ -24,11 +27,94 @@ logger = logging.getLogger("leadsift.api")
 ContactId = Annotated[
     int, Path(ge=1, le=2**63 - 1, description="The contact's id (as returned by the API).")
 ]
+# Text without NUL, which PostgreSQL cannot store nor compare in text columns: refused (422)
+# rather than a server error.
+NO_NUL: Final = r"^[^\x00]*$"
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """`{"error": {"code", "message", …}}`: the one shape of every error answer."""
     return {"error": {"code": code, "message": message, **extra}}
+
+
+class FieldProblem(BaseModel):
+    """One refused part of a request."""
+
+    field: str = Field(description="Where: a dotted path into the body, or a parameter's name.")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code to branch on and a message saying what to fix."""
+
+    code: str = Field(description="Stable and machine-readable, e.g. not_found, invalid_request.")
+    message: str = Field(description="What is wrong and how to fix it, for a person.")
+    details: list[FieldProblem] | None = Field(
+        default=None, description="Every refused field (invalid_request only)."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the API."""
+
+    error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS: Final = {
+    400: "The body cannot be read (not JSON, not UTF-8, or a broken form).",
+    401: "No API key, or one that is unknown, revoked or of a disabled user "
+    "(keys go in `Authorization: Bearer <key>`, never in the URL).",
+    403: "The key's scope, or its user's role, does not allow this.",
+    404: "Not found.",
+    409: "The request contradicts the current state.",
+    413: "The request body is over the size limit.",
+    422: "The request is not valid: the error says which field and why.",
+    429: "Too many requests from this address: retry after `Retry-After` seconds.",
+}
+_ERROR_HEADERS: Final[dict[int, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+def error_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses: the shared error body, the default description
+    of each status unless DESCRIBED gives the route's own, and the headers it always carries."""
+    described = described or {}
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, *described}):
+        entry: dict[str, Any] = {
+            "model": ErrorBody,
+            "description": described.get(status, _ERROR_DESCRIPTIONS[status]),
+        }
+        if status in _ERROR_HEADERS:
+            entry["headers"] = {
+                name: {**header, "required": True}
+                for name, header in _ERROR_HEADERS[status].items()
+            }
+        documented[status] = entry
+    return documented
+
+
+def link_not_found(page: str | None) -> dict[int | str, dict[str, Any]]:
+    """The 404 of a route of signed links in emails: PAGE says what its own page (text/html)
+    means; a token the path cannot hold (a slash, a line break) matches no route and gets the
+    error body, like any path nothing serves."""
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    }
+    description = "A token no route can hold (a slash or a line break): the error body."
+    if page is not None:
+        content["text/html"] = {"schema": {"type": "string"}}
+        description = f"{page} Or: {description[0].lower()}{description[1:]}"
+    return {404: {"description": description, "content": content}}
 
 
 def _leadsift_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -47,7 +133,7 @@ def error_response(exc: LeadsiftError) -> JSONResponse:
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 — registered for this class only
     details = [
         {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
         for e in exc.errors()
@@ -56,15 +142,51 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_request", message, details=details), 422)
 
 
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the app serves at the request's path (several routes may share a path)."""
+    routes = request.app.router.routes
+
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+    return [method for method in _METHODS if served(method)]
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Routing's own refusals (no such path, a method the path does not serve) and a body
+    FastAPI cannot decode, in the shape of every other error; a 405 lists every method of the
+    path, not only those of the first route matching it (GET and POST /u/{token} are two)."""
+    assert isinstance(exc, HTTPException)  # noqa: S101 — registered for this class only
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+        body = error_body("method_not_allowed", f"this path serves {headers['Allow']} only")
+    elif exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (JSON not in UTF-8, a broken form).
+        message = f"{exc.detail}: send JSON in UTF-8, or the form the route takes"
+        body = error_body("malformed_body", message)
+    elif exc.status_code == 404:
+        body = error_body("not_found", "no such path; the API is described at /openapi.json")
+    else:
+        body = error_body("http_error", str(exc.detail))
+    return JSONResponse(body, exc.status_code, headers=headers)
+
+
 def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("internal", "unexpected error; see the server log"), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render leadsift errors, invalid requests and surprises as `{"error": …}`."""
+    """Render leadsift errors, invalid requests, routing's refusals and surprises as
+    `{"error": …}`."""
     app.add_exception_handler(LeadsiftError, _leadsift_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -99,7 +99,9 @@ def _check_program_open(program: PromoProgram, now: datetime) -> None:
         )
 
 
-def create(session: Session, spec: CampaignSpec, now: datetime) -> CampaignView:
+def create(
+    session: Session, spec: CampaignSpec, now: datetime, *, actor: str = "cli"
+) -> CampaignView:
     """Store a draft campaign after checking its target, templates, link and promo program."""
     key = _check_key(spec.key)
     if store.campaign_by_key(session, key) is not None:
@@ -141,7 +143,7 @@ def create(session: Session, spec: CampaignSpec, now: datetime) -> CampaignView:
         updated_at=now,
     )
     store.add_campaign(session, campaign)
-    _history(session, campaign.id, source=None, target="draft", actor="cli", now=now,
+    _history(session, campaign.id, source=None, target="draft", actor=actor, now=now,
              note={"target": target})  # fmt: skip
     return view(session, campaign)
 

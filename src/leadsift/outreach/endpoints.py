@@ -29,7 +29,7 @@ from leadsift.engagement.tracked_links import tracking_secret
 from leadsift.engagement.tracking import PublicRoute
 from leadsift.errors import InvalidInputError
 from leadsift.kit.clock import utcnow
-from leadsift.kit.web import database_of, settings_of
+from leadsift.kit.web import NO_NUL, database_of, error_responses, link_not_found, settings_of
 from leadsift.outreach import consent, promo, repository, unsubscribe
 from leadsift.outreach.identifiers import normalise_phone
 from leadsift.outreach.inbound import is_stop
@@ -40,7 +40,7 @@ unsubscribe_links = APIRouter(
     route_class=PublicRoute,
     dependencies=[Depends(public("the unsubscribe links in emails: signed tokens, no key"))],
 )
-api = APIRouter(prefix="/api/v1", tags=["outreach"])
+api = APIRouter(prefix="/api/v1", tags=["outreach"], responses=error_responses(401, 403))
 
 _PAGE: Final = (
     '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
@@ -65,7 +65,20 @@ def _claim(database: Database, token: str) -> unsubscribe.UnsubscribeClaim | Non
         return unsubscribe.read(tracking_secret(session), token)
 
 
-@unsubscribe_links.get("/{token}", response_class=HTMLResponse, operation_id="unsubscribe_page")
+# A page for a person: a link that is not genuine gets a page saying so, not a JSON error.
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+    **link_not_found("The link is not genuine: a page saying so."),
+    **error_responses(429),
+}
+
+
+@unsubscribe_links.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    operation_id="unsubscribe_page",
+    responses=_PAGE_RESPONSES,
+)
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """The unsubscribe page: a button that posts; showing it changes nothing."""
     claim = await run_in_threadpool(_claim, database_of(request), token)
@@ -105,7 +118,10 @@ def _unsubscribe(database: Database, token: str, now: datetime) -> bool | None:
 
 
 @unsubscribe_links.post(
-    "/{token}", response_class=HTMLResponse, operation_id="unsubscribe_one_click"
+    "/{token}",
+    response_class=HTMLResponse,
+    operation_id="unsubscribe_one_click",
+    responses={**_PAGE_RESPONSES, **error_responses(413)},
 )
 async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click unsubscribe: done at once, 200, no redirect, no cookie."""
@@ -125,7 +141,7 @@ class InboundSms(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     from_: str = Field(alias="from", min_length=3, max_length=32)
-    text: str = Field(max_length=2_000)
+    text: str = Field(max_length=2_000, pattern=NO_NUL)
     received_at: AwareDatetime | None = None
 
 
@@ -186,6 +202,7 @@ def _inbound(
 @api.post(
     "/sms/inbound",
     operation_id="sms_inbound",
+    responses=error_responses(400, 413, 422),
     dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
 async def sms_inbound(message: InboundSms, request: Request) -> InboundResult:
@@ -203,7 +220,7 @@ class RedeemRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     contact_id: int | None = Field(default=None, gt=0)
 
@@ -231,6 +248,18 @@ def _redeem(database: Database, body: RedeemRequest, now: datetime) -> RedeemRes
 @api.post(
     "/promo/redeem",
     operation_id="promo_redeem",
+    responses=error_responses(
+        400,
+        404,
+        409,
+        413,
+        422,
+        described={
+            404: "No such promo code.",
+            409: "The code is expired, someone else's, used, or its program exhausted "
+            "(the error's code says which).",
+        },
+    ),
     dependencies=[Depends(allow(Scope.INGEST, roles={Role.ADMIN}))],
 )
 async def promo_redeem(body: RedeemRequest, request: Request) -> RedeemResult:

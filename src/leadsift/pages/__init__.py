@@ -1,1 +1,1 @@
-"""Web pages that draw on several domains: the contacts list with its bulk actions, the contact page."""
+"""Web pages that draw on several domains: the contacts list and its bulk actions, a contact."""

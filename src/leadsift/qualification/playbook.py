@@ -127,7 +127,13 @@ def load_playbook(
 
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     # SafeLoader builds plain data only; composing first keeps the nodes for line numbers.
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader refuses control characters as soon as it is made: inside the try.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as error:
+        raise PlaybookError(
+            [PlaybookProblem("", None, f"invalid YAML: {error}")], source=source
+        ) from error
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -313,3 +313,45 @@ def contact_row(session: Session, contact_id: int, *, for_update: bool = False) 
     if for_update:
         query = query.with_for_update()
     return session.scalars(query).first()
+
+
+def last_stage_change_id(session: Session) -> int:
+    """The id of the latest stage change (0 when none): moves after it are this run's."""
+    return int(session.scalar(select(func.max(StageChange.id))) or 0)
+
+
+def moves_since(session: Session, after_id: int) -> list[tuple[str, str, str, int]]:
+    """(from, to, reason, contacts) of the stage changes written after AFTER_ID, most first."""
+    count = func.count(StageChange.contact_id.distinct())
+    query = (
+        select(StageChange.from_stage, StageChange.to_stage, StageChange.reason, count)
+        .where(StageChange.id > after_id)
+        .group_by(StageChange.from_stage, StageChange.to_stage, StageChange.reason)
+        .order_by(count.desc(), StageChange.from_stage, StageChange.to_stage)
+    )
+    return [(f, t, r, int(n)) for f, t, r, n in session.execute(query)]
+
+
+def movers_since(
+    session: Session, after_id: int, move: tuple[str, str, str], limit: int
+) -> list[int]:
+    """A few contacts that made MOVE (from, to, reason) after AFTER_ID, first moved first."""
+    source, target, reason = move
+    query = (
+        select(StageChange.contact_id)
+        .where(
+            StageChange.id > after_id,
+            StageChange.from_stage == source,
+            StageChange.to_stage == target,
+            StageChange.reason == reason,
+        )
+        .order_by(StageChange.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def contacts_moved_since(session: Session, after_id: int) -> int:
+    """How many contacts changed stage after AFTER_ID."""
+    query = select(func.count(StageChange.contact_id.distinct())).where(StageChange.id > after_id)
+    return int(session.scalar(query) or 0)

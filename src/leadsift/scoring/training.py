@@ -76,13 +76,13 @@ def _field_label(spec: FieldSpec, name: str, positive: str | None) -> Label:
 def labels_from(values: list[Any], label: Label, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows that have a label, 1/0 per such row); refuses a positive value that never occurs."""
     if label.positive is None:
-        known = np.asarray([v is not None for v in values])
+        known = np.asarray([v is not None for v in values], dtype=bool)
         return known, np.asarray([bool(v) for v in values if v is not None], dtype=np.int8)
     wanted = label.positive.strip().casefold()
     if any(isinstance(v, bool) for v in values):  # a yes/no column imported as a boolean
         wanted = "true" if wanted in _TRUE_WORDS else "false" if wanted in _FALSE_WORDS else wanted
     texts = [None if v is None else _text(v) for v in values]
-    known = np.asarray([t is not None for t in texts])
+    known = np.asarray([t is not None for t in texts], dtype=bool)
     positives = np.asarray([t == wanted for t in texts if t is not None], dtype=np.int8)
     if not positives.any():
         found = sorted({t for t in texts if t is not None})

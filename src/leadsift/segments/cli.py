@@ -16,6 +16,7 @@ from leadsift.contacts import export
 from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
 from leadsift.kit.cli import emit_json, plain, state, stdout
+from leadsift.segments import saved
 from leadsift.segments import service as segments
 from leadsift.segments.fields import field_registry
 
@@ -24,6 +25,10 @@ WhereOption = Annotated[
     typer.Option(
         "--where", help="Criteria expression, e.g. 'age between 25 and 35 and region = \"IDF\"'."
     ),
+]
+SegmentOption = Annotated[
+    str | None,
+    typer.Option("--segment", help="A saved segment's name instead of --where (`segment list`)."),
 ]
 
 
@@ -87,20 +92,23 @@ def _field_order(spec: FieldSpec) -> tuple[int, str]:
     return (order.get(spec.kind, 4), spec.name)
 
 
-def contacts_count(ctx: typer.Context, where: WhereOption = None) -> None:
-    """Count the contacts matching a criteria expression (all contacts without --where)."""
+def contacts_count(
+    ctx: typer.Context, where: WhereOption = None, segment: SegmentOption = None
+) -> None:
+    """Count the contacts matching --where or a saved --segment (all contacts without)."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        total = segments.count(session, where)
+        total = segments.count(session, saved.chosen_expression(session, where, segment))
     if cli.json_output:
         emit_json({"count": total})
     else:
         stdout.print(total)
 
 
-def contacts_list(
+def contacts_list(  # noqa: PLR0917 — one parameter per CLI option
     ctx: typer.Context,
     where: WhereOption = None,
+    segment: SegmentOption = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many contacts.")] = 50,
     fields: Annotated[
         str | None, typer.Option(help="Comma-separated fields (default id,email,phone,…).")
@@ -117,7 +125,8 @@ def contacts_list(
     cli = state(ctx)
     names = segments.parse_fields(fields)
     with cli.unit_of_work() as session:
-        headers, rows = segments.rows(session, where, names, limit, order_by)
+        expression = saved.chosen_expression(session, where, segment)
+        headers, rows = segments.rows(session, expression, names, limit, order_by)
         listed = list(rows)
     if cli.json_output:
         emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})
@@ -141,8 +150,9 @@ def contacts_export(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV file to write.")],
     where: WhereOption = None,
+    segment: SegmentOption = None,
 ) -> None:
-    """Write contacts (all, or those matching --where) to a CSV with the import's column names."""
+    """Write contacts (all, or --where's or --segment's) to a CSV with the import's columns."""
     cli = state(ctx)
     if not file.parent.is_dir():
         raise InvalidInputError(f"cannot write {file}: folder {file.parent} does not exist")
@@ -154,7 +164,9 @@ def contacts_export(
             cli.unit_of_work() as session,
             os.fdopen(handle, "w", newline="", encoding="utf-8") as out,
         ):
-            headers, rows = export.export_table(session, segments.where_condition(session, where))
+            expression = saved.chosen_expression(session, where, segment)
+            condition = segments.where_condition(session, expression)
+            headers, rows = export.export_table(session, condition)
             writer = csv.writer(out)
             writer.writerow(headers)
             for row in rows:
