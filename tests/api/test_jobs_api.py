@@ -4,6 +4,7 @@ roles; Idempotency-Key; runs, pages, cancelling and limits."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ def with_jobs(app: FastAPI) -> FastAPI:
     if "/api/v1/jobs/{job_id}" not in paths:
         app.include_router(endpoints.router)
     return app
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_uploads(db_url: str) -> None:
+    """Start with no stored upload: on PostgreSQL every test shares one database URL (so one
+    uploads folder), and earlier tests leave the files of jobs they queued but never ran."""
+    shutil.rmtree(service.uploads_dir(db_url), ignore_errors=True)
 
 
 @pytest.fixture

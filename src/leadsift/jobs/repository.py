@@ -71,7 +71,9 @@ def claim(session: Session, token: str, worker: str, now: datetime) -> Job | Non
         oldest = oldest.with_for_update(skip_locked=True)
     statement = (
         update(_JOBS)
-        .where(_J.id.in_(oldest), _J.status == _QUEUED)
+        # A scalar subquery is run once (an InitPlan); `IN (… LIMIT 1 FOR UPDATE SKIP LOCKED)`
+        # may be re-run by PostgreSQL's planner per row and claim several jobs at once.
+        .where(_J.id == oldest.scalar_subquery(), _J.status == _QUEUED)
         .values(
             status=_RUNNING,
             claim_token=token,

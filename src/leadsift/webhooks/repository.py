@@ -118,8 +118,11 @@ def _text(value: str) -> Any:
 def _derive(session: Session, rows: Any) -> int:
     """Insert the deliveries ROWS selects; those already derived are skipped."""
     insert = dialect_insert(session)(WebhookDelivery).from_select(_INSERTED, rows)
-    statement = insert.on_conflict_do_nothing(index_elements=["endpoint_id", "event_key"])
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    statement = insert.on_conflict_do_nothing(
+        index_elements=["endpoint_id", "event_key"]
+    ).returning(WebhookDelivery.id)
+    # Counted from RETURNING: psycopg reports no rowcount (-1) for an INSERT … SELECT here.
+    return len(session.execute(statement).all())
 
 
 def _constants(endpoint_id: int, event_type: str, now: datetime) -> dict[str, Any]:
@@ -275,11 +278,15 @@ def claim(
     else:
         due = due.where(_D.next_attempt_at <= now).order_by(_D.next_attempt_at, _D.id)
     due = due.limit(limit)
+    chosen: Any = due
     if is_postgres(session):
-        due = due.with_for_update(skip_locked=True)
+        # Locked once in a materialised CTE: `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` may be
+        # re-run by the planner and take more than n rows, or rows another worker holds.
+        held = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = select(held.c.id)
     statement = (
         update(_DELIVERIES)
-        .where(_D.id.in_(due))
+        .where(_D.id.in_(chosen))
         .values(attempts=_D.attempts + 1, next_attempt_at=lease_until, last_attempt_at=now)
         .returning(
             _D.id, _D.endpoint_id, _D.event_type, _D.event_key, _D.occurred_at, _D.data,
