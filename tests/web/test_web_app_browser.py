@@ -116,6 +116,10 @@ def _filter_contacts(page: Page, app: str) -> None:
     page.locator("#live-count").get_by_role("alert").wait_for()
     page.locator("#q").fill('city = "Lyon"')
     page.locator("#live-count").get_by_text("6 matching contacts").wait_for()
+    page.get_by_role("button", name="Filter", exact=True).click()
+    page.wait_for_url(re.compile(r"/contacts\?q="))
+    rows = page.locator("section[aria-labelledby='list-title'] tbody tr")
+    assert rows.count() == 6, rows.all_inner_texts()
     _shot(page, "contacts")
 
 
