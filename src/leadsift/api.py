@@ -11,16 +11,19 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import TypeAdapter
 
 from leadsift import __version__
 from leadsift.access.endpoints import KeyCache, public
 from leadsift.agents import endpoints as agents_endpoints
+from leadsift.agents import people_endpoints
 from leadsift.agents import views as agents_views
 from leadsift.agents.service import after_events, assign_new
+from leadsift.analytics import cost_endpoints
+from leadsift.analytics import endpoints as reports_endpoints
 from leadsift.analytics import views as analytics_views
 from leadsift.config import Settings
 from leadsift.contacts import endpoints as contacts_endpoints
@@ -33,15 +36,67 @@ from leadsift.engagement.service import IngestOptions
 from leadsift.engagement.writer import EventWriter
 from leadsift.jobs import endpoints as jobs_endpoints
 from leadsift.kit.web import BodyLimit, install_error_handlers
+from leadsift.outreach import campaign_endpoints, consent_endpoints, promo_endpoints
 from leadsift.outreach import endpoints as outreach_endpoints
 from leadsift.outreach import views as outreach_views
 from leadsift.pages import contact as contact_page
 from leadsift.pages import contacts as contacts_page
 from leadsift.pages import segments as segments_page
+from leadsift.qualification import endpoints as qualification_endpoints
 from leadsift.qualification import views as qualification_views
+from leadsift.scoring import endpoints as scoring_endpoints
 from leadsift.scoring.service import score_contacts
+from leadsift.segments import contact_endpoints as segment_contacts_endpoints
 from leadsift.segments import endpoints as segments_endpoints
 from leadsift.web.pages import install_pages
+
+# The web pages, by domain. The contacts list comes before the contact page: its /contacts/…
+# paths are not contact ids.
+PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
+    agents_views.router,
+    qualification_views.router,
+    analytics_views.router,
+    contacts_page.router,
+    segments_page.router,
+    contact_page.router,
+    import_views.router,
+    outreach_views.router,
+)
+# The REST API (/api/v1) and the public tracking and unsubscribe routes.
+API_ROUTERS: Final[tuple[APIRouter, ...]] = (
+    events_endpoints.router,
+    contacts_endpoints.router,
+    tracking.router,
+    outreach_endpoints.unsubscribe_links,
+    outreach_endpoints.api,
+    agents_endpoints.router,
+    jobs_endpoints.router,
+    segments_endpoints.router,
+    segment_contacts_endpoints.router,
+    people_endpoints.router,
+    consent_endpoints.router,
+    campaign_endpoints.router,
+    promo_endpoints.router,
+    qualification_endpoints.router,
+    scoring_endpoints.router,
+    reports_endpoints.router,
+    cost_endpoints.router,
+)
+
+
+def _body_limits(settings: Settings) -> list[tuple[str, int]]:
+    """The largest request body per path prefix (the longest prefix decides)."""
+    return [
+        ("/api/", settings.api_max_body_bytes),
+        # Files uploaded to be imported by the worker.
+        ("/api/v1/imports/", settings.import_max_upload_bytes + 65_536),
+        ("/t/", settings.tracking_max_body_bytes),
+        ("/u/", settings.tracking_max_body_bytes),
+        # Uploads through the import page (the form's other fields fit in the margin).
+        ("/import", MAX_UPLOAD_BYTES + 65_536),
+        # Other pages send small forms.
+        ("/", settings.api_max_body_bytes),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -99,38 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = tracking.rate_limiter(settings)
     install_error_handlers(app)
     install_pages(app)
-    # --- page routers ---
-    app.include_router(agents_views.router)
-    app.include_router(qualification_views.router)
-    app.include_router(analytics_views.router)
-    app.include_router(contacts_page.router)  # before contact_page: /contacts/count
-    app.include_router(segments_page.router)
-    app.include_router(contact_page.router)
-    app.include_router(import_views.router)
-    app.include_router(outreach_views.router)
-    # --- end of page routers ---
-    app.include_router(events_endpoints.router)
-    app.include_router(contacts_endpoints.router)
-    app.include_router(tracking.router)
-    app.include_router(outreach_endpoints.unsubscribe_links)
-    app.include_router(outreach_endpoints.api)
-    app.include_router(agents_endpoints.router)
-    app.include_router(jobs_endpoints.router)
-    app.include_router(segments_endpoints.router)
-    app.add_middleware(
-        BodyLimit,
-        limits=[
-            ("/api/", settings.api_max_body_bytes),
-            # Files uploaded to be imported by the worker.
-            ("/api/v1/imports/", settings.import_max_upload_bytes + 65_536),
-            ("/t/", settings.tracking_max_body_bytes),
-            ("/u/", settings.tracking_max_body_bytes),
-            # Uploads through the import page (the form's other fields fit in the margin).
-            ("/import", MAX_UPLOAD_BYTES + 65_536),
-            # Other pages send small forms.
-            ("/", settings.api_max_body_bytes),
-        ],
-    )
+    for router in (*PAGE_ROUTERS, *API_ROUTERS):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limits=_body_limits(settings))
     _document_models(app, events_endpoints.DOCUMENTED_MODELS)
 
     @app.get(

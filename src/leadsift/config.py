@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./leadsift.db"
@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Public endpoints (tracking, forms): a burst per client IP, then a steady rate.
     tracking_burst: int = 60
     tracking_rate_per_second: float = 5.0
+    # The REST API: a burst per API key, then a steady rate (429 with Retry-After beyond).
+    api_burst: int = Field(default=200, ge=1)
+    api_rate_per_second: float = Field(default=50.0, gt=0)
     # Events dated later than this after their arrival are refused (a sender's clock is off).
     event_future_tolerance_s: int = 300
     # The app's public URL (e.g. https://track.example.com): the base of the tracked links and

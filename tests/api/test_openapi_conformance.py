@@ -41,6 +41,18 @@ _MULTIPART = (
     "a multipart form carries text only: a number or boolean where the document says string "
     "arrives as the text '1' or 'true', a valid string, so type mutations cannot be refused"
 )
+_PERIOD = (
+    "`from` must be before `to` (ROI's default start is 2000-01-01) and days run from "
+    "1900-01-01 to 9000-12-31: rules no JSON Schema states, refused with 422"
+)
+_CONTACT = (
+    "email and phone validity (email-validator, libphonenumber), dates and at least one "
+    "identifier are rules no JSON Schema states, refused with 422"
+)
+_CRITERIA = (
+    "`where` is text in the criteria language, checked by its parser and the workspace's "
+    "fields, and a cursor must come from the same order: refused with 422"
+)
 NOT_CHECKED: dict[str, dict[str, str]] = {
     "record_events": {
         "positive_data_acceptance": "a single event is refused with 422 (the result says why) "
@@ -67,6 +79,63 @@ NOT_CHECKED: dict[str, dict[str, str]] = {
     "start_scoring_run": {"positive_data_acceptance": _PLAYBOOK},
     "import_contacts": {"negative_data_rejection": _MULTIPART},
     "import_events": {"negative_data_rejection": _MULTIPART},
+    "add_webhook": {
+        "positive_data_acceptance": "score_crossed needs a threshold and a threshold needs "
+        "score_crossed, a probability lies in [0, 1], a URL's port is a number up to 65535: "
+        "rules across fields or beyond what the JSON Schema states, refused with 422",
+    },
+    "dry_run_playbook": {"positive_data_acceptance": _PLAYBOOK},
+    "upsert_contact": {"positive_data_acceptance": _CONTACT},
+    "update_contact": {
+        "positive_data_acceptance": _CONTACT + "; the change must keep one of the contact's "
+        "identifiers",
+    },
+    "batch_upsert_contacts": {
+        "negative_data_rejection": "each contact is checked on its own: a bad one is listed "
+        "with its 422 in the 207 answer, by design",
+    },
+    **{
+        operation: {"positive_data_acceptance": _CRITERIA}
+        for operation in ("list_contacts", "count_contacts", "export_contacts")
+    },
+    "record_consent": {
+        "positive_data_acceptance": "lifting a suppression needs the wording, and wording and "
+        "lift_suppression go with a grant only: rules across fields, refused with 422",
+    },
+    "speed_to_lead_report": {
+        "positive_data_acceptance": "`from` must be before `to`: a rule across fields",
+    },
+    "assign_contact": {
+        "positive_data_acceptance": "exactly one of user and team, naming an existing one: "
+        "rules across fields and of the workspace, refused with 422",
+    },
+    "add_cost": {
+        "positive_data_acceptance": "the campaign must be one leadsift knows (its campaigns, or "
+        "one named on events) and the amount at least a cent: rules of the workspace's data",
+    },
+    "create_campaign": {
+        "positive_data_acceptance": "a campaign's target is text in the criteria language and "
+        "its templates are Jinja2 checked against the workspace's fields (undefined variables, "
+        "a marketing email without its unsubscribe link, a promo code without a program), and "
+        "exactly one of target and stage is given: rules no JSON Schema states, refused with 422",
+    },
+    "create_promo_program": {
+        "positive_data_acceptance": "valid_until must be later than valid_from, the discount "
+        "must say something (not only spaces) and the prefix holds capital letters and digits "
+        "only: rules across fields or of the service, refused with 422",
+    },
+    **{
+        operation: {"positive_data_acceptance": _PERIOD}
+        for operation in (
+            "report_funnel",
+            "report_stage_times",
+            "report_reasons",
+            "report_roi",
+            "report_attribution",
+            "report_sources",
+            "report_agents",
+        )
+    },
 }
 # schemathesis's own list of what refusing invalid data may answer.
 _REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
@@ -159,7 +228,9 @@ def app(api_db_url: str, admin_headers: dict[str, str]) -> Iterator[FastAPI]:
     schemathesis starts its lifespan on the first request of each test and stops it when the
     test ends."""
     # A burst no test reaches: the public routes are tested, not their rate limit.
-    APP.app = create_app(Settings(database_url=api_db_url, tracking_burst=1_000_000))
+    APP.app = create_app(
+        Settings(database_url=api_db_url, tracking_burst=1_000_000, api_burst=1_000_000)
+    )
     try:
         yield APP.app
     finally:

@@ -41,7 +41,8 @@ def db(capsys: pytest.CaptureFixture[str], tmp_path: Path, committed_db_url: str
     cli_json(capsys, *args, "import", "contacts", str(write_people(tmp_path / "p.csv", people)))
     for name in ("alice", "bob", "carol"):
         cli_json(capsys, *args, "user", "add", name, "--role", "agent")
-    cli_json(capsys, *args, "team", "add", "lyon", "--member", "carol")
+    # A member named twice is a member once.
+    cli_json(capsys, *args, "team", "add", "lyon", "--member", "carol", "--member", "carol")
     (tmp_path / "pb.yaml").write_text(PLAYBOOK, encoding="utf-8")
     cli_json(capsys, *args, "qualify", "--playbook", str(tmp_path / "pb.yaml"))
     return args

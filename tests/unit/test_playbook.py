@@ -405,3 +405,7 @@ def test_a_control_character_is_a_problem_not_a_crash() -> None:
     problem = _one("name: Meal\x01 delivery\neligibility: age >= 18\n")
     assert "invalid YAML" in problem.message
     assert "special characters" in problem.message
+
+
+def test_a_document_nested_thousands_deep_is_a_problem_not_a_crash() -> None:
+    assert "nested too deeply" in _one("[" * 3000).message

@@ -2,7 +2,8 @@
 
 `allow(scope, roles)` admits `Authorization: Bearer <key>` requests whose key has the scope and
 whose user has one of the roles (integration keys, acting for no person, are limited by their
-scope alone) and gives the route the `Caller`; `public(why)` marks a route anyone may call
+scope alone), within the key's rate limit (a token bucket per key: 429 with `Retry-After`
+beyond), and gives the route the `Caller`; `public(why)` marks a route anyone may call
 (tracking, unsubscribe) and says why. A test walks every route of the app and fails on a route
 with neither.
 """
@@ -23,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from leadsift.access import service
 from leadsift.access.schemas import ALL_ROLES, Caller, Role, Scope, allows
-from leadsift.errors import AuthenticationError, PermissionDeniedError
-from leadsift.kit.web import database_of
+from leadsift.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from leadsift.kit.ratelimit import RateLimiter
+from leadsift.kit.web import database_of, settings_of
 
 # Query parameters where clients sometimes put keys: refused, since URLs end up in logs.
 _KEY_PARAMETERS = frozenset({"api_key", "apikey", "key", "token", "access_token"})
@@ -38,6 +40,11 @@ _BEARER_DOC: Final = HTTPBearer(
     scheme_name="apiKey",
     description="An API key (`leadsift apikey create`), as `Authorization: Bearer <key>`.",
 )
+# The 429 of keyed routes, for their `error_responses(described=RATE_LIMITED)`.
+RATE_LIMITED: Final = {
+    429: "Too many requests with this API key (`LEADSIFT_API_BURST` at once, then "
+    "`LEADSIFT_API_RATE_PER_SECOND`): retry after `Retry-After` seconds."
+}
 
 
 class KeyCache:
@@ -76,6 +83,22 @@ def _bearer(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("use `Authorization: Bearer <key>`")
     return token.strip()
+
+
+def _throttle(request: Request, digest: bytes) -> None:
+    """Take one token from the key's bucket, or refuse with 429 and when to come back."""
+    limiter = getattr(request.app.state, "api_rate_limiter", None)
+    if not isinstance(limiter, RateLimiter):
+        # Made on first use from the app's settings (the event loop runs this: no race).
+        settings = settings_of(request)
+        limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
+        request.app.state.api_rate_limiter = limiter
+    wait = limiter.acquire(digest.hex(), time.monotonic())
+    if wait > 0:
+        seconds = RateLimiter.retry_after(wait)
+        raise RateLimitedError(
+            f"too many requests with this API key; retry in {seconds} s", retry_after=seconds
+        )
 
 
 def _verify(request: Request, token: str) -> Caller | None:
@@ -118,6 +141,8 @@ def allow(scope: Scope, roles: Collection[Role] = ALL_ROLES) -> Callable[..., Aw
             cache.put(digest, who, now)
         if who is None:
             raise AuthenticationError("invalid or revoked API key, or its user is disabled")
+        # Per key, once it is known to be valid: unknown keys cannot spend another's tokens.
+        _throttle(request, digest)
         if not allows(who.scope, scope):
             needed = scope.value if scope is Scope.ADMIN else f"{scope.value} (or admin)"
             raise PermissionDeniedError(f"this key's scope is {who.scope}; this needs {needed}")

@@ -106,7 +106,9 @@ def add(session: Session, row: User | Team) -> None:
 def add_members(session: Session, team_id: int, user_ids: Collection[int]) -> None:
     """Put users in a team (already members stay)."""
     known = set(team_member_ids(session, team_id))
-    session.add_all(TeamMember(team_id=team_id, user_id=u) for u in user_ids if u not in known)
+    # A user named twice is added once (dict.fromkeys keeps the order given).
+    new = [u for u in dict.fromkeys(user_ids) if u not in known]
+    session.add_all(TeamMember(team_id=team_id, user_id=u) for u in new)
     session.flush()
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.schemas import Caller
 from leadsift.access.service import audit
 from leadsift.analytics import cost_repository as sql
 from leadsift.analytics.models import Cost
@@ -40,9 +41,9 @@ def _view(row: Cost) -> CostView:
 
 
 def check_amount(amount: float) -> float:
-    """A cost: a finite amount above 0."""
-    if not math.isfinite(amount) or amount <= 0:
-        raise InvalidInputError(f"--amount {amount:g}: a cost is an amount above 0")
+    """A cost: a finite amount of at least one cent (rounded to cents)."""
+    if not math.isfinite(amount) or round(amount, 2) <= 0:
+        raise InvalidInputError(f"--amount {amount:g}: a cost is an amount of at least 0.01")
     return round(amount, 2)
 
 
@@ -70,8 +71,9 @@ def add_cost(
     now: datetime,
     channel: str | None = None,
     source: str | None = None,
+    caller: Caller | None = None,
 ) -> CostView:
-    """Record a cost of CAMPAIGN."""
+    """Record a cost of CAMPAIGN (CALLER: who, for the audit log; None: the command line)."""
     amount = check_amount(amount)
     row = Cost(
         campaign=check_campaign(session, campaign),
@@ -82,7 +84,7 @@ def add_cost(
         created_at=now,
     )
     sql.add(session, row)
-    audit(session, None, "cost_added", ("cost", row.id), details={"amount": row.amount}, at=now)
+    audit(session, caller, "cost_added", ("cost", row.id), details={"amount": row.amount}, at=now)
     return _view(row)
 
 

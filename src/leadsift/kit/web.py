@@ -71,6 +71,9 @@ _ERROR_DESCRIPTIONS: Final = {
     422: "The request is not valid: the error says which field and why.",
     429: "Too many requests from this address: retry after `Retry-After` seconds.",
 }
+_KEY_RATE_LIMITED: Final = (
+    "Too many requests with this key, or from this address: retry after `Retry-After` seconds."
+)
 _ERROR_HEADERS: Final[dict[int, dict[str, Any]]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
     429: {
@@ -87,13 +90,14 @@ def error_responses(
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error statuses: the shared error body, the default description
     of each status unless DESCRIBED gives the route's own, and the headers it always carries."""
-    described = described or {}
+    described = dict(described or {})
+    if 401 in statuses and 429 not in described:
+        # A route that takes a key is rate limited per key as well.
+        described[429] = _KEY_RATE_LIMITED
     documented: dict[int | str, dict[str, Any]] = {}
     for status in sorted({*statuses, *described}):
-        entry: dict[str, Any] = {
-            "model": ErrorBody,
-            "description": described.get(status, _ERROR_DESCRIPTIONS[status]),
-        }
+        text = described[status] if status in described else _ERROR_DESCRIPTIONS[status]
+        entry: dict[str, Any] = {"model": ErrorBody, "description": text}
         if status in _ERROR_HEADERS:
             entry["headers"] = {
                 name: {**header, "required": True}

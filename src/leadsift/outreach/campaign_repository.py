@@ -10,6 +10,8 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from leadsift.access.repository import visible_filter
+from leadsift.access.schemas import Caller
 from leadsift.contacts.models import Contact
 from leadsift.kit.bulk import driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.sequences import pieces
@@ -136,6 +138,28 @@ def ambiguous(session: Session, campaign_id: int | None = None) -> list[OutboxMe
     if campaign_id is not None:
         query = query.where(OutboxMessage.campaign_id == campaign_id)
     return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def outbox_page(
+    session: Session,
+    campaign_id: int,
+    caller: Caller,
+    *,
+    status: str | None,
+    after: int | None,
+    limit: int,
+) -> list[OutboxMessage]:
+    """LIMIT outbox rows of a campaign about contacts CALLER may see, ids above AFTER, in id
+    order (only STATUS when given)."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.campaign_id == campaign_id,
+        visible_filter(caller, OutboxMessage.contact_id),
+    )
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if after is not None:
+        query = query.where(OutboxMessage.id > after)
+    return list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
 
 
 def program(session: Session, program_id: int) -> PromoProgram | None:

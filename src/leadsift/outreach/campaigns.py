@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.schemas import Caller
 from leadsift.access.service import workspace_secret
 from leadsift.contacts import repository as contacts_repository
 from leadsift.engagement.tracked_links import register_link, tracking_secret
@@ -20,8 +21,9 @@ from leadsift.outreach import campaign_repository as store
 from leadsift.outreach import promo_repository, repository
 from leadsift.outreach.consent import check_audience, suppression_secret
 from leadsift.outreach.messages import CONTACT_FIELDS, Composer, message_tag
-from leadsift.outreach.models import Campaign, CampaignChange, PromoProgram
+from leadsift.outreach.models import Campaign, CampaignChange, OutboxMessage, PromoProgram
 from leadsift.outreach.preparation import Decided, Pace, Suppressed, decide_all, decide_row
+from leadsift.outreach.promo_codes import closed_reason
 from leadsift.outreach.schemas import CampaignSpec, CampaignView, Preview, Skip
 from leadsift.outreach.templates import MessageTemplate, check_template, parse_template
 from leadsift.qualification import repository as qualification_repository
@@ -86,17 +88,11 @@ def _templates(session: Session, spec: CampaignSpec, uses_promo: bool) -> list[M
 
 
 def _check_program_open(program: PromoProgram, now: datetime) -> None:
-    # Codes that are dead on arrival would only disappoint the people who get them.
-    if program.valid_until is not None and program.valid_until <= now:
-        raise InvalidInputError(
-            f"promo program {program.key!r} ended on {program.valid_until.isoformat()}: "
-            "create a new program or choose another"
-        )
-    if program.max_redemptions is not None and program.redemptions >= program.max_redemptions:
-        raise InvalidInputError(
-            f"promo program {program.key!r} has reached its {program.max_redemptions} "
-            "redemptions: create a new program or choose another"
-        )
+    closed = closed_reason(
+        program.key, program.valid_until, program.max_redemptions, program.redemptions, now
+    )
+    if closed is not None:
+        raise InvalidInputError(closed)
 
 
 def create(
@@ -345,6 +341,21 @@ def view(session: Session, campaign: Campaign) -> CampaignView:
 def status(session: Session, key: str) -> CampaignView:
     """The campaign KEY as `campaign status` shows it."""
     return view(session, get(session, key))
+
+
+def messages(
+    session: Session,
+    key: str,
+    caller: Caller,
+    *,
+    status: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    """The campaign's outbox messages about contacts CALLER may see, in id order, LIMIT from
+    the one after id AFTER; only those of STATUS when given."""
+    campaign = get(session, key)
+    return store.outbox_page(session, campaign.id, caller, status=status, after=after, limit=limit)
 
 
 def list_all(session: Session) -> list[CampaignView]:

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.schemas import Caller
 from leadsift.access.service import audit
 from leadsift.errors import NotFoundError
 from leadsift.outreach import gdpr_repository as repository
@@ -37,7 +38,7 @@ def export(
         session,
         DataRequest(kind="export", contact_id=contact_id, actor=actor, counts=counts, at=now),
     )
-    audit(session, None, "gdpr_exported", ("contact", contact_id), at=now)
+    audit(session, Caller(actor=actor), "gdpr_exported", ("contact", contact_id), at=now)
     return {"exported_at": now, "contact_id": contact_id, **data}
 
 

@@ -5,12 +5,14 @@ campaign). Flushes, never commits."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadsift.access.schemas import Caller
 from leadsift.engagement.service import record_for_contacts
 from leadsift.errors import ConflictError, InvalidInputError, NotFoundError
 from leadsift.outreach import campaign_repository, promo_repository
@@ -18,6 +20,7 @@ from leadsift.outreach.models import PromoProgram
 from leadsift.outreach.promo_codes import (
     CodeFacts,
     ProgramTerms,
+    closed_reason,
     display_code,
     new_code,
     normalise_code,
@@ -83,6 +86,16 @@ def create_program(
     return promo_repository.add_program(session, program)
 
 
+def _draw(session: Session, program: PromoProgram, row: dict[str, Any]) -> str:
+    """Insert a new code of PROGRAM for ROW (contact, campaign, outbox message); its text."""
+    for _ in range(_COLLISION_RETRIES):
+        code = new_code(prefix=program.code_prefix)
+        if promo_repository.insert_code(session, {**row, "code": code, "program_id": program.id}):
+            return code
+    # 31^10 codes: five collisions in a row do not happen.
+    raise RuntimeError("could not draw an unused promo code")  # pragma: no cover
+
+
 def issue_codes(
     session: Session, program: PromoProgram, claims: list[dict[str, Any]], now: datetime
 ) -> dict[int, str]:
@@ -90,24 +103,92 @@ def issue_codes(
     written before anything is sent: a code in a sent message always exists."""
     codes = promo_repository.codes_of_outbox(session, [c["id"] for c in claims])
     for claim in claims:
-        if claim["id"] in codes:
-            continue
-        for _ in range(_COLLISION_RETRIES):
-            code = new_code(prefix=program.code_prefix)
-            row = {
-                "code": code,
-                "program_id": program.id,
-                "contact_id": claim["contact_id"],
-                "campaign_id": claim["campaign_id"],
-                "outbox_id": claim["id"],
-                "issued_at": now,
-            }
-            if promo_repository.insert_code(session, row):
-                codes[claim["id"]] = code
-                break
-        else:  # pragma: no cover — 31^10 codes: five collisions in a row do not happen
-            raise RuntimeError("could not draw an unused promo code")
+        if claim["id"] not in codes:
+            row = {"contact_id": claim["contact_id"], "campaign_id": claim["campaign_id"],
+                   "outbox_id": claim["id"], "issued_at": now}  # fmt: skip
+            codes[claim["id"]] = _draw(session, program, row)
     return codes
+
+
+def program_by_key(session: Session, key: str) -> PromoProgram:
+    """The program KEY, or a not-found error naming the command that lists them."""
+    program = promo_repository.program_by_key(session, key)
+    if program is None:
+        raise NotFoundError(f"no promo program {key!r}: see `leadsift promo program list`")
+    return program
+
+
+def issue_to_contacts(
+    session: Session, key: str, contact_ids: Sequence[int], caller: Caller, now: datetime
+) -> dict[int, str | None]:
+    """A new personal code of program KEY for each contact (outside any campaign), by contact
+    id; None for a contact that does not exist or CALLER may not see. An ended or exhausted
+    program gives none."""
+    program = program_by_key(session, key)
+    closed = closed_reason(
+        program.key, program.valid_until, program.max_redemptions, program.redemptions, now
+    )
+    if closed is not None:
+        raise ConflictError(closed)
+    known = promo_repository.visible_contacts(session, contact_ids, caller)
+    issued: dict[int, str | None] = {}
+    for contact_id in dict.fromkeys(contact_ids):  # once per contact, in the order given
+        row = {"contact_id": contact_id, "campaign_id": None, "outbox_id": None, "issued_at": now}
+        issued[contact_id] = _draw(session, program, row) if contact_id in known else None
+    session.flush()
+    return issued
+
+
+@dataclass(frozen=True)
+class CodeView:
+    """A personal code: its program and campaign, its owner, when issued and redeemed."""
+
+    id: int
+    code: str
+    program: str
+    campaign: str | None
+    contact_id: int | None
+    issued_at: datetime
+    redeemed_at: datetime | None
+    redeemed_amount: float | None
+
+
+def list_codes(
+    session: Session,
+    caller: Caller,
+    *,
+    program: str | None = None,
+    campaign: str | None = None,
+    redeemed: bool | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[CodeView]:
+    """Codes of contacts CALLER may see, in the order issued, LIMIT from the one after id
+    AFTER; those of program PROGRAM, campaign CAMPAIGN, (not) REDEEMED when given."""
+    program_id = program_by_key(session, program).id if program is not None else None
+    campaign_id = None
+    if campaign is not None:
+        found = campaign_repository.campaign_by_key(session, campaign)
+        if found is None:
+            raise NotFoundError(f"no campaign {campaign!r}: see `leadsift campaign list`")
+        campaign_id = found.id
+    rows = promo_repository.codes_page(
+        session, caller, program_id=program_id, campaign_id=campaign_id, redeemed=redeemed,
+        after=after, limit=limit,
+    )  # fmt: skip
+    return [
+        CodeView(
+            c.id,
+            c.code,
+            program_key,
+            campaign_key,
+            c.contact_id,
+            c.issued_at,
+            c.redeemed_at,
+            c.redeemed_amount,
+        )
+        for c, program_key, campaign_key in rows
+    ]
 
 
 def redeem(

@@ -78,6 +78,28 @@ class CodeFacts:
     owner_redeemed_in_program: bool  # the owner already redeemed another code of this program
 
 
+def closed_reason(
+    key: str,
+    valid_until: datetime | None,
+    max_redemptions: int | None,
+    redemptions: int,
+    now: datetime,
+) -> str | None:
+    """Why program KEY may give no more codes (it ended, or reached its redemptions), or None."""
+    # Codes that are dead on arrival would only disappoint the people who get them.
+    if valid_until is not None and valid_until <= now:
+        return (
+            f"promo program {key!r} ended on {valid_until.isoformat()}: "
+            "create a new program or choose another"
+        )
+    if max_redemptions is not None and redemptions >= max_redemptions:
+        return (
+            f"promo program {key!r} has reached its {max_redemptions} "
+            "redemptions: create a new program or choose another"
+        )
+    return None
+
+
 def _code_refusal(facts: CodeFacts, presented_by: int | None) -> tuple[str, str] | None:
     if facts.redeemed_at is not None:
         when = facts.redeemed_at.date().isoformat()

@@ -1,5 +1,5 @@
-"""SQL of promo programs and codes: issuing a code per outbox message (once), finding a code to
-redeem (locked), counting redemptions."""
+"""SQL of promo programs and codes: issuing a code per outbox message (once) or per contact,
+finding a code to redeem (locked), counting redemptions, pages of codes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from leadsift.access.repository import visible_filter
+from leadsift.access.schemas import Caller
+from leadsift.contacts.models import Contact
 from leadsift.kit.bulk import dialect_insert
-from leadsift.outreach.models import PromoCode, PromoProgram
+from leadsift.kit.sequences import pieces
+from leadsift.outreach.models import Campaign, PromoCode, PromoProgram
 
 _CODES = PromoCode.__table__.c
 _CODE_TABLE = cast(Table, PromoCode.__table__)
@@ -79,3 +83,43 @@ def mark_redeemed(session: Session, code_id: int, at: datetime, amount: float | 
         .where(_CODES.id == code_id)
         .values(redeemed_at=at, redeemed_amount=amount)
     )
+
+
+def visible_contacts(session: Session, contact_ids: Sequence[int], caller: Caller) -> set[int]:
+    """Those of CONTACT_IDS that exist and CALLER may see."""
+    found: set[int] = set()
+    for piece in pieces(sorted(set(contact_ids)), 500):
+        query = select(Contact.id).where(Contact.id.in_(piece), visible_filter(caller, Contact.id))
+        found.update(session.scalars(query))
+    return found
+
+
+def codes_page(
+    session: Session,
+    caller: Caller,
+    *,
+    program_id: int | None,
+    campaign_id: int | None,
+    redeemed: bool | None,
+    after: int | None,
+    limit: int,
+) -> list[tuple[PromoCode, str, str | None]]:
+    """LIMIT codes (with their program's and campaign's keys) of contacts CALLER may see, ids
+    above AFTER, in id order, filtered by program, campaign and redemption when given."""
+    query = (
+        select(PromoCode, PromoProgram.key, Campaign.key)
+        .join(PromoProgram, PromoProgram.id == PromoCode.program_id)
+        .outerjoin(Campaign, Campaign.id == PromoCode.campaign_id)
+        .where(visible_filter(caller, PromoCode.contact_id))
+    )
+    if program_id is not None:
+        query = query.where(PromoCode.program_id == program_id)
+    if campaign_id is not None:
+        query = query.where(PromoCode.campaign_id == campaign_id)
+    if redeemed is not None:
+        done = PromoCode.redeemed_at.is_not(None)
+        query = query.where(done if redeemed else ~done)
+    if after is not None:
+        query = query.where(PromoCode.id > after)
+    rows = session.execute(query.order_by(PromoCode.id).limit(limit))
+    return [(code, program, campaign) for code, program, campaign in rows]

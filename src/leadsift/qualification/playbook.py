@@ -143,6 +143,10 @@ def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         raise PlaybookError(
             [PlaybookProblem("", None, f"invalid YAML: {error}")], source=source
         ) from error
+    except RecursionError:
+        # Thousands of nested brackets exhaust the parser's recursion: no playbook is that deep.
+        problem = PlaybookProblem("", None, "invalid YAML: nested too deeply")
+        raise PlaybookError([problem], source=source) from None
     finally:
         loader.dispose()
     return node, data
