@@ -31,15 +31,17 @@ from leadsift.agents.schemas import AssignmentSummary, SpeedReport, WaitingProsp
 from leadsift.errors import InvalidInputError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.durations import parse_duration
+from leadsift.kit.query import strict_query
 from leadsift.kit.web import database_of, error_responses, reading_session
 
 router = APIRouter(
     prefix="/api/v1", tags=["people"], responses=error_responses(401, 403, described=RATE_LIMITED)
 )
 # People and assignment are the workspace's: admins change them (the audit log names them).
-_ADMIN: Final = allow(Scope.ADMIN, roles={Role.ADMIN})
-_MANAGERS: Final = allow(Scope.READ, roles={Role.ADMIN, Role.MANAGER})
-_ANYONE: Final = allow(Scope.READ)
+# Query strings as declared: a misspelt option is an error, not silently ignored.
+_ADMIN: Final = strict_query(allow(Scope.ADMIN, roles={Role.ADMIN}))
+_MANAGERS: Final = strict_query(allow(Scope.READ, roles={Role.ADMIN, Role.MANAGER}))
+_ANYONE: Final = strict_query(allow(Scope.READ))
 MAX_PAGE: Final = 500
 # What `user add` and `team add` accept (the services lower-case and check them again).
 HANDLE: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
