@@ -128,6 +128,11 @@ def _options(form: FormData, model: type[Options]) -> Options:
     for name in {key for key in form if key != "file"}:
         values = form.getlist(name)
         fields[name] = values if name in lists or len(values) > 1 else values[0]
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            # No database stores it (PostgreSQL refuses it even inside JSON).
+            nul = {"type": "string_pattern_mismatch", "loc": ("body", name),
+                   "msg": "contains a NUL character", "input": "…"}  # fmt: skip
+            raise RequestValidationError([nul])
     try:
         return model.model_validate(fields)
     except ValidationError as invalid:

@@ -113,7 +113,11 @@ Region = Annotated[
         json_schema_extra={"enum": sorted(phonenumbers.SUPPORTED_REGIONS)},
     ),
 ]
-Encoding = Field(default=None, max_length=40, description="Force the file's encoding.")
+# Text without the NUL character, which no database stores (PostgreSQL refuses it outright).
+_NO_NUL: Final = r"^[^\x00]*$"
+Encoding = Field(
+    default=None, max_length=40, pattern=_NO_NUL, description="Force the file's encoding."
+)
 
 
 def _form_bool(value: Any) -> Any:
@@ -134,7 +138,7 @@ class ContactImportForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    map: list[Annotated[str, Field(pattern=r"^[^=]+=.+$", max_length=400)]] = Field(
+    map: list[Annotated[str, Field(pattern=r"^[^=\x00]+=[^\x00]+$", max_length=400)]] = Field(
         default_factory=list, description='"Header=field", repeatable, as `--map`.'
     )
     default_region: Region = "FR"
@@ -150,8 +154,8 @@ class EventImportForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     default_region: Region = "FR"
-    source: str | None = Field(default=None, max_length=100)
-    campaign: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=100, pattern=_NO_NUL)
+    campaign: str | None = Field(default=None, max_length=200, pattern=_NO_NUL)
     dry_run: FormBool = DryRun
     encoding: str | None = Encoding
 
