@@ -4,9 +4,7 @@ to a campaign, export). Every read is limited to the contacts the signed-in user
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
@@ -25,7 +23,6 @@ from leadsift.agents import service as agents
 from leadsift.contacts import export
 from leadsift.contacts import repository as contacts_repository
 from leadsift.contacts.models import Contact
-from leadsift.db import Database
 from leadsift.engagement import service as engagement
 from leadsift.errors import InvalidInputError, LeadsiftError, PermissionDeniedError
 from leadsift.kit.clock import utcnow
@@ -363,22 +360,6 @@ def bulk_campaign(request: Request, page: Manager, form: Bulk) -> HTMLResponse:
     return act_then_list(request, page, form.q, act)
 
 
-def csv_chunks(database: Database, where: ColumnElement[bool] | None) -> Iterator[str]:
-    """The export's CSV (the CLI's columns and bytes), a thousand rows at a time."""
-    with database.unit_of_work(read_only=True) as session:
-        headers, rows = export.export_table(session, where)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        for number, row in enumerate(rows, 1):
-            writer.writerow(row)
-            if number % 1_000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-
 @router.post("/contacts/export")
 def export_contacts(request: Request, page: Manager, form: Bulk) -> StreamingResponse:
     """The chosen contacts as CSV with the import's column names (the export is audited)."""
@@ -391,7 +372,7 @@ def export_contacts(request: Request, page: Manager, form: Bulk) -> StreamingRes
         details = {"count": count}
         audit(session, page.caller, "contacts_exported", ("contacts", None), details=details)
     return StreamingResponse(
-        csv_chunks(database, where),
+        export.csv_chunks(database, where),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
     )

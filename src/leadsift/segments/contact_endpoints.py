@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -36,7 +34,6 @@ from leadsift.contacts.models import Contact
 from leadsift.criteria import CriteriaError, FieldRegistry, FieldSpec, Moment
 from leadsift.criteria.ast import Field as FieldName
 from leadsift.criteria.evaluate import field_value
-from leadsift.db import Database
 from leadsift.errors import InvalidInputError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.web import NO_NUL, ErrorDetail, database_of, error_responses, reading_session
@@ -333,22 +330,6 @@ def _values(session: Session, page: list[Contact], specs: list[FieldSpec]) -> li
     return rows
 
 
-def _csv_chunks(database: Database, where: ColumnElement[bool] | None) -> Iterator[str]:
-    """The export's CSV (the CLI's columns), a thousand rows at a time."""
-    with database.unit_of_work(read_only=True) as session:
-        headers, rows = export.export_table(session, where)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        for number, row in enumerate(rows, 1):
-            writer.writerow(row)
-            if number % 1_000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-
 @router.get(
     "/contacts:export",
     operation_id="export_contacts",
@@ -380,7 +361,7 @@ def export_contacts(
         count = contacts_repository.count_contacts(session, selected)
         audit(session, caller, "contacts_exported", ("contacts", None), details={"count": count})
     return StreamingResponse(
-        _csv_chunks(database, selected),
+        export.csv_chunks(database, selected),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
     )
