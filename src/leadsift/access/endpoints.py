@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from leadsift.access import service
 from leadsift.access.schemas import ALL_ROLES, Caller, Role, Scope, allows
 from leadsift.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from leadsift.kit.query import refuse_unknown_query
 from leadsift.kit.ratelimit import RateLimiter
 from leadsift.kit.web import database_of, settings_of
 
@@ -151,6 +152,9 @@ def allow(scope: Scope, roles: Collection[Role] = ALL_ROLES) -> Callable[..., Aw
             raise PermissionDeniedError(
                 f"this needs the role {names}; the key's user is {who.role.value}"
             )
+        # Every keyed route takes its query as declared: a misspelt option (or one without a
+        # name) is refused with 422, never silently ignored; checked after the key.
+        refuse_unknown_query(request)
         return who
 
     setattr(caller, POLICY_ATTRIBUTE, Policy(public=False, scope=scope, roles=wanted))
