@@ -239,3 +239,23 @@ def test_a_stranger_is_sent_to_sign_in(pages: TestClient) -> None:
         answer = pages.get(url)
         assert answer.status_code == 303
         assert answer.headers["location"] == f"/sign-in?next={url}"
+
+
+def test_an_agent_sees_their_waiting_prospect_behind_a_hundred_of_others(
+    make_pages: Callable[..., TestClient], sign_in: Callable[..., str], committed_db: Database
+) -> None:
+    ids = seed(committed_db)
+    now = utcnow()
+    with committed_db.unit_of_work() as session:
+        for number in range(101):  # waiting longer than ann's prospect, nobody's
+            at = now - timedelta(days=3, minutes=number)
+            session.add(
+                Contact(email=f"old{number}@exemple.fr", stage="qualified", attrs={},
+                        created_at=at, updated_at=at, stage_changed_at=at)
+            )  # fmt: skip
+    ann = make_pages()
+    sign_in(ann, "ann")
+    ann.cookies.set("leadsift_lang", "en")
+    waiting = dashboard(ann)["waiting"]
+    assert f'href="/contacts/{ids["waiting"]}"' in waiting
+    assert waiting.count('href="/contacts/') == 1  # hers only, not the others' 101

@@ -4,17 +4,17 @@ as `leadsift report NAME --format csv`), refusals of bad filters, who may see th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.exc import OperationalError
 
 from leadsift.access.schemas import Role
+from leadsift.analytics import funnel, rollups
 from leadsift.analytics.catalogue_views import REPORTS
-from leadsift.analytics.display_views import read_fresh
+from leadsift.analytics.display_views import FRESH_FOR, read_fresh
+from leadsift.contacts.models import Contact
 from leadsift.db import Database
 from leadsift.kit.clock import utcnow
 from tests.cli.helpers import run
@@ -185,28 +185,29 @@ def test_the_reports_in_french_and_english(admin: TestClient) -> None:
     assert "Donnez une date, par exemple 2026-11-01." in refused.text
 
 
-class _Racing:
-    """A database whose reading snapshot cannot write (SQLite after another writer committed)."""
-
-    def __init__(self) -> None:
-        self.units: list[str] = []
-
-    @contextmanager
-    def unit_of_work(self, *, read_only: bool = False) -> Iterator[str]:
-        self.units.append("read" if read_only else "write")
-        yield "read" if read_only else "write"
+def _contacts_entered(database: Database, now: datetime) -> int:
+    """Contacts the funnel counts over the last year, read as a page reads the reports."""
+    since, until = now - timedelta(days=365), now + timedelta(days=1)
+    count = read_fresh(
+        database, now, (rollups.refresh,),
+        lambda s: funnel.counts_by(s, by="all", since=since, until=until, now=now),
+    )  # fmt: skip
+    return count["all"]["contacts"] if count else 0
 
 
-def test_a_report_whose_snapshot_cannot_write_runs_again_as_the_cli_runs_it() -> None:
-    database = _Racing()
-    refreshed: list[Any] = []
-
-    def build(session: Any) -> str:
-        if session == "read":
-            raise OperationalError("INSERT", {}, Exception("database is locked"))
-        return "report"
-
-    found = read_fresh(database, utcnow(), [lambda s, _now: refreshed.append(s)], build)  # type: ignore[arg-type]
-    assert found == "report"
-    # The refresh in its own writing unit, the read, then the report again in a writing one.
-    assert database.units == ["write", "read", "write"] and refreshed == ["write"]
+def test_pages_read_the_rollups_as_they_are_while_the_worker_keeps_them_fresh(
+    committed_db: Database,
+) -> None:
+    seed(committed_db)
+    now = utcnow()
+    assert _contacts_entered(committed_db, now) == 7  # no pass yet: brought up to date first
+    with committed_db.unit_of_work() as session:
+        session.add(Contact(email="new@exemple.fr", attrs={}, created_at=now, updated_at=now))
+    # A pass a minute ago (the worker's) is fresh enough: the new contact waits for the next.
+    assert _contacts_entered(committed_db, now + timedelta(minutes=1)) == 7
+    with committed_db.unit_of_work(read_only=True) as session:
+        assert not rollups.refreshed_within(session, rollups.REFRESHED, now + FRESH_FOR, FRESH_FOR)
+    # Without a pass for FRESH_FOR (no worker running), the page brings them up to date first.
+    assert _contacts_entered(committed_db, now + FRESH_FOR) == 8
+    with committed_db.unit_of_work(read_only=True) as session:
+        assert rollups.refreshed_within(session, rollups.REFRESHED, now + FRESH_FOR, FRESH_FOR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -53,7 +54,9 @@ def report(
     limit = sla if sla is not None else sla_of(session)
     users, teams, first_team = _names(session)
     items = []
-    for row in sql.qualifications(session, since, until):
+    for row in sql.qualifications(
+        session, since, until, owner=by != "source", source=by == "source"
+    ):
         if by == "source":
             group = row["source"] or "(no source)"
         elif row["user_id"] is not None:
@@ -82,7 +85,8 @@ def summary(
     session: Session, *, since: datetime, until: datetime, now: datetime, user_id: int | None
 ) -> tuple[Speed, float]:
     """Speed to lead of the prospects qualified in [SINCE, UNTIL) — everyone's (the report's
-    total), or those USER_ID owns (their row by agent) — and the SLA in minutes."""
+    total), or those USER_ID owns (their row by agent) — and the SLA in minutes. Only the
+    touched ones' times are read; the others are counted in SQL."""
     if since >= until:
         raise InvalidInputError("--from must be before --to")
     limit = sla_of(session)
@@ -90,11 +94,17 @@ def summary(
     if user_id is not None:
         found = access_repository.get_user(session, user_id)
         group = found.name if found is not None else "?"
+    times = sql.qualification_times(session, since, until, user_id, now - limit)
     items = [
-        Qualified(group, qualified_at, touched_at)
-        for qualified_at, touched_at in sql.qualification_times(session, since, until, user_id)
+        Qualified(group, qualified_at, touched_at) for qualified_at, touched_at in times.touched
     ]
-    return speed_of(group, items, limit, now), limit.total_seconds() / 60
+    touched = speed_of(group, items, limit, now)
+    speed = dataclasses.replace(
+        touched,
+        qualified=touched.qualified + times.untouched,
+        waiting_beyond_sla=times.untouched_before,
+    )
+    return speed, limit.total_seconds() / 60
 
 
 def waiting(

@@ -18,7 +18,7 @@ from leadsift.engagement.models import Event
 
 LOOKBACK: Final = timedelta(days=30)
 # The mark of the last pass (its time: how fresh the credits are).
-PASS: Final = "attribution_pass"
+REFRESHED: Final = "attribution_refreshed"
 HALF_LIFE: Final = timedelta(days=7)
 _BATCH: Final = 5_000
 _CURSOR: Final = "attribution"
@@ -74,7 +74,7 @@ def refresh(session: Session, now: datetime) -> int:
     settled = min(start, settled_id(session, Event.id, Event.received_at, now))
     if settled > first:
         cursors.move_cursor(session, _CURSOR, settled, now)
-    cursors.move_cursor(session, PASS, 0, now)
+    cursors.move_cursor(session, REFRESHED, 0, now)
     session.flush()
     return done
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select, union
 from sqlalchemy.orm import Session
 
-from leadsift.analytics.models import Cost, EventDay, FunnelFact
+from leadsift.analytics.models import Cost, EventDay
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES, cursor, event_amount
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert
@@ -70,27 +70,6 @@ def cost_by(
     if since is not None and until is not None:
         query = query.where(Cost.spent_on >= since, Cost.spent_on < until)
     return {str(k or "(none)"): float(v or 0) for k, v in session.execute(query)}
-
-
-def purchases_by(
-    session: Session, by: str, since: datetime, until: datetime
-) -> dict[str, tuple[int, float]]:
-    """(purchases, revenue) in the period per first-touch channel or contact source (as copied
-    into the funnel facts) of the buyers."""
-    dimension = FunnelFact.channel if by == "channel" else FunnelFact.source
-    bought = (
-        select(dimension, func.count(), func.sum(event_amount()))
-        .select_from(Event)
-        .join(FunnelFact, FunnelFact.contact_id == Event.contact_id)
-        .where(
-            Event.type.in_(CONVERSION_TYPES), Event.occurred_at >= since, Event.occurred_at < until
-        )
-        .group_by(dimension)
-    )
-    return {
-        str(name or "(none)"): (int(n or 0), float(amount or 0))
-        for name, n, amount in session.execute(bought)
-    }
 
 
 def _day_campaign() -> Any:

@@ -123,22 +123,19 @@ def nearest_rank(total: int, fraction: float) -> int:
 def values_at(
     histogram: Mapping[int, int],
     ranks: Sequence[int],
-    read: Callable[[int], list[float]],
+    read: Callable[[int, int], float | None],
 ) -> dict[int, float] | None:
     """The values at RANKS (0-based) of the sorted values HISTOGRAM counts per bucket (buckets
-    in the values' order); READ(bucket) gives a bucket's values sorted. None when a bucket
-    read does not hold what the histogram counts (the rollup is behind its facts)."""
+    in the values' order); READ(bucket, offset) gives the OFFSET-th smallest value of a bucket.
+    None when a bucket does not hold what the histogram counts (the rollup is behind)."""
     found: dict[int, float] = {}
-    read_buckets: dict[int, list[float]] = {}
     seen, wanted = 0, sorted(set(ranks))
     for bucket in sorted(histogram):
         size = histogram[bucket]
         while wanted and wanted[0] < seen + size:
-            if bucket not in read_buckets:
-                read_buckets[bucket] = read(bucket)
-                if len(read_buckets[bucket]) != size:
-                    return None
-            found[wanted[0]] = read_buckets[bucket][wanted[0] - seen]
-            wanted.pop(0)
+            value = read(bucket, wanted[0] - seen)
+            if value is None:
+                return None
+            found[wanted.pop(0)] = value
         seen += size
     return found if not wanted else None

@@ -31,8 +31,8 @@ COLOURS: Final = ("#0b57d0", "#116329", "#a40e26", "#7d4e00")
 FRESH_FOR: Final = timedelta(minutes=2)
 # The mark each refresh leaves when it passes.
 _MARKS: Final[dict[Refresh, str]] = {
-    rollups.refresh: rollups.PASS,
-    attribution_report.refresh: attribution_report.PASS,
+    rollups.refresh: rollups.REFRESHED,
+    attribution_report.refresh: attribution_report.REFRESHED,
 }
 # One refresh at a time in this process: the dashboard's sections load together, and two
 # concurrent passes on PostgreSQL would both read the same cursor (and add the same events).
@@ -171,6 +171,7 @@ def read_fresh(
                 for refresh in stale:
                     refresh(session, now)
     with database.unit_of_work(read_only=True) as session:
+        rollups.prepare(session)  # no JIT (the refresh that turned it off is skipped)
         rollups.read_as_they_are(session)
         return build(session)
 

@@ -21,6 +21,7 @@ from leadsift.analytics.day_repository import GROUP_COLUMNS
 from leadsift.analytics.day_tally import (
     COUNTS,
     NONE,
+    STEP_MEASURES,
     Tally,
     median_ranks,
     merge,
@@ -60,17 +61,29 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def sums(session: Session, dimension: str, since: datetime, until: datetime) -> Tally:
-    """DIMENSION's counts and spans for entries in [SINCE, UNTIL): whole days from the rollup,
-    the partial first and last day from the facts."""
+def day_split(
+    since: datetime, until: datetime
+) -> tuple[date, date, list[tuple[datetime, datetime]]]:
+    """[SINCE, UNTIL) as the whole UTC days [first, end) (none when first >= end) and the
+    partial days before and after them."""
     first = sql.utc_date(since) + timedelta(days=int(_midnight(sql.utc_date(since)) < since))
     end = sql.utc_date(until)
+    edges = [(since, _midnight(first)), (_midnight(end), until)]
+    return first, end, [(start, stop) for start, stop in edges if start < stop]
+
+
+def sums(
+    session: Session, dimension: str, since: datetime, until: datetime,
+    measures: tuple[str, ...] = (), *, by_day: bool = False,
+) -> Tally:  # fmt: skip
+    """DIMENSION's counts and spans of MEASURES for entries in [SINCE, UNTIL): whole days from
+    the rollup (summed over the days, unless BY_DAY), partial days from the facts (by day)."""
+    first, end, edges = day_split(since, until)
     if first >= end:
         return tally(sql.facts_between(session, since, until))
-    found = sql.day_sums(session, dimension, first, end)
-    for start, stop in ((since, _midnight(first)), (_midnight(end), until)):
-        if start < stop:
-            merge(found, tally(sql.facts_between(session, start, stop)))
+    found = sql.day_sums(session, dimension, first, end, measures, by_day=by_day)
+    for start, stop in edges:
+        merge(found, tally(sql.facts_between(session, start, stop)))
     return found
 
 
@@ -111,7 +124,11 @@ def _ranked(
     where: ColumnElement[bool] | None, ranks: tuple[int, ...],
 ) -> dict[int, float] | None:  # fmt: skip
     return values_at(
-        histogram, ranks, lambda bucket: sql.exact_values(session, "convert", bucket, period, where)
+        histogram,
+        ranks,
+        lambda bucket, offset: sql.value_at(
+            session, "convert", bucket, offset, period=period, where=where
+        ),
     )
 
 
@@ -129,7 +146,9 @@ def funnel(
     """The funnel BY a rolled dimension for entries in [SINCE, UNTIL) (without TIMES: counts
     only); BehindError when the rollup and the facts disagree."""
     dimension = "all" if by in _COHORTS else by
-    found = sums(session, dimension, since, until)
+    found = sums(
+        session, dimension, since, until, ("convert",) if times else (), by_day=by != dimension
+    )
     group_of = _group_of(by)
     counts: dict[str, list[int]] = {}
     for (name, value, day), figures in found.days.items():
@@ -180,16 +199,16 @@ def step_times(
     """Per step measure (lead, qualify, win): contacts who made it among those who entered in
     [SINCE, UNTIL), and the whole hours at the median and p90 (nearest rank); None when the
     rollup and the facts disagree."""
-    found = sums(session, "all", since, until)
+    found = sums(session, "all", since, until, STEP_MEASURES)
     figures: dict[str, tuple[int, float | None, float | None]] = {}
-    for measure in ("lead", "qualify", "win"):
+    for measure in STEP_MEASURES:
         histogram: dict[int, int] = defaultdict(int)
         for (name, dimension, _, _, days), contacts in found.spans.items():
             if name == measure and dimension == "all":
                 histogram[days] += contacts
         total = sum(histogram.values())
         ranks = (nearest_rank(total, 0.5), nearest_rank(total, 0.9))
-        read = partial(sql.exact_values, session, measure, period=(since, until))
+        read = partial(sql.value_at, session, measure, period=(since, until))
         values = values_at(histogram, ranks if total else (), read)
         if values is None:
             return None

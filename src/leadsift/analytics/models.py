@@ -9,16 +9,18 @@ from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.contacts.models import Contact
+from leadsift.engagement.models import Event
 from leadsift.kit.orm import Base, IdType, UtcDateTime
 from leadsift.qualification.models import StageChange
 
-# Whole days a span took, per measure: the facts' columns, each indexed with the entry time, so
-# the exact values of one day of spans are read without the others (medians of a period).
+# Per span measure: the facts' columns of its whole days and of its exact value (seconds to
+# convert, whole hours of a step), indexed together with the entry time, so the value at a rank
+# within one whole-day count is read along the index (medians of a period, without its rows).
 SPAN_COLUMNS = {
-    "convert": "days_to_convert",
-    "lead": "days_to_lead",
-    "qualify": "days_to_qualify",
-    "win": "days_to_win",
+    "convert": ("days_to_convert", "seconds_to_convert"),
+    "lead": ("days_to_lead", "hours_to_lead"),
+    "qualify": ("days_to_qualify", "hours_to_qualify"),
+    "win": ("days_to_win", "hours_to_win"),
 }
 
 
@@ -65,13 +67,14 @@ class FunnelFact(Base):
         ),
         *(
             Index(
-                f"ix_funnel_facts_{column}",
-                column,
+                f"ix_funnel_facts_{days}",
+                days,
+                value,
                 "entered_at",
-                sqlite_where=text(f"{column} IS NOT NULL"),
-                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{days} IS NOT NULL"),
+                postgresql_where=text(f"{days} IS NOT NULL"),
             )
-            for column in SPAN_COLUMNS.values()
+            for days, value in SPAN_COLUMNS.values()
         ),
     )
 
@@ -97,8 +100,12 @@ class FunnelFact(Base):
     # contacts); a rolling check each pass brings back those changed since.
     source: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(200))
-    # Whole days from entry to customer, entry to lead, lead to qualified, qualified to
-    # customer (NULL when not made); the steps' days are their whole hours // 24.
+    # Entry to customer in seconds, entry to lead, lead to qualified and qualified to customer
+    # in whole hours (NULL when not made), and each in whole days (a step's: its hours // 24).
+    seconds_to_convert: Mapped[float | None] = mapped_column(Float)
+    hours_to_lead: Mapped[int | None] = mapped_column(Integer)
+    hours_to_qualify: Mapped[int | None] = mapped_column(Integer)
+    hours_to_win: Mapped[int | None] = mapped_column(Integer)
     days_to_convert: Mapped[int | None] = mapped_column(Integer)
     days_to_lead: Mapped[int | None] = mapped_column(Integer)
     days_to_qualify: Mapped[int | None] = mapped_column(Integer)
@@ -110,12 +117,14 @@ class FunnelDay(Base):
     funnel, ROI and reasons read for whole days (a few rows a day, not one per contact)."""
 
     __tablename__ = "funnel_days"
+    # On SQLite the rows live in the key's B-tree: a range of days reads no other page.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     # "all" (value ""), source, region, campaign, channel, utm_campaign, touch (campaign else
     # UTM campaign), unqualified_reason, lost_reason; "" is the group of contacts without one.
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     contacts: Mapped[int] = mapped_column(Integer)
     leads: Mapped[int] = mapped_column(Integer)
     qualified: Mapped[int] = mapped_column(Integer)
@@ -131,24 +140,46 @@ class FunnelSpan(Base):
     read from the facts of that day count only."""
 
     __tablename__ = "funnel_spans"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     measure: Mapped[str] = mapped_column(String(10), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     days: Mapped[int] = mapped_column(Integer, primary_key=True)
     contacts: Mapped[int] = mapped_column(Integer)
 
 
+class PurchaseDay(Base):
+    """Purchases (and promo redemptions) of one UTC day by buyers of one source or first-touch
+    channel (as their funnel facts hold them), with their amounts: ROI by source or channel."""
+
+    __tablename__ = "purchase_days"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)  # source | channel
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)  # "": none
+    purchases: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[float] = mapped_column(Float)
+
+
 # Indexes on other domains' tables, for the dashboard's speed to lead (qualifications of a
-# period) and waiting list (qualified prospects, longest waiting first). Partial: only those
-# rows are indexed, so imports and `qualify` pay nothing for the other stages.
+# period), waiting list (qualified prospects, longest waiting first) and ROI. Partial: only those
+# rows are indexed, so imports, events and `qualify` pay nothing for the others.
 Index(
     "ix_stage_changes_qualified_at",
     StageChange.changed_at,
     StageChange.contact_id,
     sqlite_where=text("to_stage = 'qualified'"),
     postgresql_where=text("to_stage = 'qualified'"),
+)
+# ROI per source or channel reads the purchases of a period (a few in a hundred events).
+Index(
+    "ix_events_conversions_at",
+    Event.occurred_at,
+    sqlite_where=text("type IN ('purchase', 'promo_redeemed')"),
+    postgresql_where=text("type IN ('purchase', 'promo_redeemed')"),
 )
 Index(
     "ix_contacts_qualified_since",

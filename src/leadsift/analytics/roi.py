@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from leadsift.analytics import cost_repository as sql
 from leadsift.analytics import funnel_days, rollups
+from leadsift.analytics import purchase_repository as purchases
 from leadsift.analytics.funnel import check_period, rate
 from leadsift.analytics.rendering import ChartSpec, Column, Report
+from leadsift.analytics.rollup_repository import cursor
 from leadsift.errors import InvalidInputError
 
 _COLUMNS: Final = (
@@ -67,13 +69,37 @@ def _by_other(
 ) -> list[dict[str, object]]:
     costs = sql.cost_by(session, by, since.date(), until.date())
     funnel = _funnel_by(session, by, since, until)
-    bought = sql.purchases_by(session, by, since, until)
+    bought = _purchases_by(session, by, since, until)
     rows = []
     for name in sorted(set(costs) | set(funnel) | set(bought)):
         conversions, earned = bought.get(name, (0, 0.0))
         figures = (*funnel.get(name, (0, 0, 0, 0)), conversions)
         rows.append(_row(name, costs.get(name, 0.0), None, figures, earned))
     return rows
+
+
+def _purchases_by(
+    session: Session, by: str, since: datetime, until: datetime
+) -> dict[str, tuple[int, float]]:
+    """(purchases, revenue) in [SINCE, UNTIL) per buyer's source or first-touch channel: whole
+    days from the purchase days, partial days and what is past their cursor from the events."""
+    taken = cursor(session, rollups.PURCHASES)
+    first, end, edges = funnel_days.day_split(since, until)
+    if first >= end:
+        parts = [purchases.in_period(session, by, (since, until))]
+    else:
+        parts = [
+            purchases.summed(session, by, first, end),
+            *(purchases.in_period(session, by, edge, up_to=taken) for edge in edges),
+            purchases.in_period(session, by, (since, until), after=taken),
+        ]
+    found: dict[str, tuple[int, float]] = {}
+    for part in parts:
+        for value, (count, amount) in part.items():
+            name = value or "(none)"
+            before = found.get(name, (0, 0.0))
+            found[name] = (before[0] + int(count), before[1] + amount)
+    return {name: figures for name, figures in found.items() if figures[0]}
 
 
 def _funnel_by(

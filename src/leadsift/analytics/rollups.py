@@ -3,23 +3,27 @@ resumable: an interrupted pass is simply done again); services flush, entrypoint
 
 The day rollups (funnel_days, funnel_spans) count the funnel facts: before a pass rewrites
 facts, what they counted is taken away, and what they count afterwards added, so a fact read
-twice counts once. A pass also checks the source and region of CHECKED_PER_PASS contacts (a
-rolling window: a small workspace whole each time), and rebuilds the day rollups when they
-count another number of facts than there are (contacts deleted: erasure, purge, undo).
+twice counts once; the purchase days (per buyer's source and channel) follow the events by a
+cursor, and the purchases of rewritten facts move with them. A pass also checks the source and
+region of CHECKED_PER_PASS contacts (a rolling window: a small workspace whole each time), and
+once a round of that window counts again the days of entry whose facts are fewer than the
+rollups count (contacts deleted: erasure, purge, undo), and the purchase days: within twenty
+passes on a million contacts. The first pass builds them from the facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import day_repository as days
+from leadsift.analytics import purchase_repository as purchases
 from leadsift.analytics import rollup_repository as sql
-from leadsift.analytics.day_tally import tally
+from leadsift.analytics.day_tally import merge, tally
 from leadsift.analytics.models import FunnelFact
 from leadsift.contacts.models import Contact
 from leadsift.engagement.models import Event
@@ -40,7 +44,8 @@ _SOURCES: Final[tuple[tuple[str, Any, Any, Callable[[int], Any], tuple[_Step, ..
      (sql.refresh_entries, sql.refresh_touches)),
 )  # fmt: skip
 # Cursors that are marks: the last pass (its time), the day rollups built, the rolling check.
-PASS, BUILT, CHECKED = "pass", "funnel_days", "funnel_groups"
+REFRESHED, BUILT, CHECKED = "refreshed", "funnel_days", "funnel_groups"
+PURCHASES: Final = "purchase_days"
 # A session whose reads take the rollups as they are (a page, once they are fresh enough).
 _AS_THEY_ARE: Final = "leadsift.analytics.rollups_as_they_are"
 
@@ -75,23 +80,31 @@ def taken_as_they_are(session: Session) -> bool:
 
 
 def refreshed_within(session: Session, mark: str, now: datetime, age: timedelta) -> bool:
-    """Whether the pass that leaves MARK (PASS: this module's refresh) brought its rollups up
+    """Whether the pass that leaves MARK (REFRESHED: this module's refresh) brought its rollups up
     to date less than AGE before NOW."""
     last = sql.cursor_time(session, mark)
     return last is not None and now - last < age
 
 
 def _rewrite(session: Session, contacts: Any, steps: Sequence[Callable[[], None]]) -> None:
-    """Run STEPS, which rewrite the facts of CONTACTS, with the day rollups kept in step."""
-    days.add(session, tally(days.facts_of(session, contacts), -1))
+    """Run STEPS, which rewrite the facts of CONTACTS, with the day rollups kept in step (their
+    purchases taken in so far move with their source and channel): what the facts counted is
+    taken away and what they count added, and only the difference written."""
+    taken = sql.cursor(session, PURCHASES)
+    change = tally(days.facts_of(session, contacts), -1)
+    moved = purchases.of_contacts(session, contacts, taken) if taken else {}
     for step in steps:
         step()
     days.fill(session, contacts)
-    days.add(session, tally(days.facts_of(session, contacts)))
+    days.add(session, merge(change, tally(days.facts_of(session, contacts))))
+    if taken:
+        purchases.add(session, purchases.difference(moved, purchases.of_contacts(
+            session, contacts, taken)))  # fmt: skip
 
 
-def _check_groups(session: Session, now: datetime) -> None:
-    """Bring back the source and region of the next CHECKED_PER_PASS contacts' facts."""
+def _check_groups(session: Session, now: datetime) -> bool:
+    """Bring back the source and region of the next CHECKED_PER_PASS contacts' facts; whether
+    the rolling window started again from the first contact."""
     low = sql.cursor(session, CHECKED) + 1
     if low > sql.max_id(session, FunnelFact.contact_id):
         low = 1
@@ -100,24 +113,39 @@ def _check_groups(session: Session, now: datetime) -> None:
     for piece in pieces(moved):
         _rewrite(session, list(piece), ())
     sql.move_cursor(session, CHECKED, high, now)
+    return low == 1
 
 
-def _rebuild(session: Session, now: datetime) -> None:
+def _take_purchases(session: Session, after: int, up_to: int) -> None:
+    purchases.add(session, purchases.between(session, after, up_to))
+
+
+def _recount(session: Session, now: datetime) -> None:
+    """Count again the days of entry whose facts are fewer than the rollups count (deleted
+    with their contacts: erasure, purge, undo), and the purchase days from the start."""
+    counted, found = days.counted_days(session), days.fact_days(session)
+    wrong = sorted(d for d in counted.keys() | found.keys() if counted.get(d, 0) != found.get(d, 0))
+    for piece in pieces(wrong):
+        days.clear_days(session, list(piece))
+        for day in piece:
+            start = datetime.combine(day, time(0), tzinfo=UTC)
+            days.add(session, tally(days.facts_between(session, start, start + timedelta(days=1))))
+    purchases.clear(session)
+    sql.move_cursor(session, PURCHASES, 0, now)  # taken in again by the pass, from the start
+
+
+def rebuild_days(session: Session, now: datetime) -> None:
     """The day rollups from every fact again (their columns filled first)."""
     days.clear(session)
     days.fill(session, None)
     days.add(session, tally(days.all_facts(session)))
+    purchases.clear(session)
+    sql.move_cursor(session, PURCHASES, 0, now)  # taken in again by the pass, from the start
     sql.move_cursor(session, BUILT, 1, now)
 
 
-def refresh(session: Session, now: datetime) -> dict[str, int]:
-    """Bring every rollup up to date; the last id each has taken in (nothing when the
-    session's reports take the rollups as they are)."""
-    if taken_as_they_are(session):
-        return {}
-    prepare(session)
-    hold(session)
-    built = sql.cursor(session, BUILT) > 0
+def _take_sources(session: Session, now: datetime, built: bool) -> dict[str, int]:
+    """Rewrite the facts of what was written past each source's cursor; the last ids."""
     last = {}
     for name, id_column, written, contacts_after, steps in _SOURCES:
         start = sql.cursor(session, name)
@@ -131,16 +159,31 @@ def refresh(session: Session, now: datetime) -> dict[str, int]:
         last[name] = max(start, settled_id(session, id_column, written, now))
         if last[name] > start:
             sql.move_cursor(session, name, last[name], now)
-    if built:
-        _check_groups(session, now)
-    if not built or days.counted(session) != days.facts_count(session):
-        _rebuild(session, now)
+    return last
+
+
+def refresh(session: Session, now: datetime) -> dict[str, int]:
+    """Bring every rollup up to date; the last id each has taken in (nothing when the
+    session's reports take the rollups as they are)."""
+    if taken_as_they_are(session):
+        return {}
+    prepare(session)
+    hold(session)
+    built = sql.cursor(session, BUILT) > 0
+    last = _take_sources(session, now, built)
+    # Deletions are looked for once a round of the rolling check (every pass on a workspace of
+    # fewer than CHECKED_PER_PASS contacts; counting a million facts costs PostgreSQL 0.4 s).
+    if not built:
+        rebuild_days(session, now)
+    elif _check_groups(session, now) and days.counted(session) != days.facts_count(session):
+        _recount(session, now)
     settled = settled_id(session, Event.id, Event.received_at, now)
-    start = sql.cursor(session, "event_days")
-    if settled > start:
-        sql.add_event_days(session, start, settled)
-        sql.move_cursor(session, "event_days", settled, now)
-    last["event_days"] = max(settled, start)
-    sql.move_cursor(session, PASS, 0, now)
+    for name, take in (("event_days", sql.add_event_days), (PURCHASES, _take_purchases)):
+        start = sql.cursor(session, name)
+        if settled > start:
+            take(session, start, settled)
+            sql.move_cursor(session, name, settled, now)
+        last[name] = max(settled, start)
+    sql.move_cursor(session, REFRESHED, 0, now)
     session.flush()
     return last

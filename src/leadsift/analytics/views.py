@@ -1,8 +1,8 @@
 """The dashboard: the funnel with its rates, the weekly trend, the best campaigns and sources by
 ROI, speed to lead and who waits beyond the SLA.
 
-The page comes at once; each section then loads on its own (htmx), so a slow figure on a large
-workspace (speed to lead reads every qualification) never holds the others back.
+The page comes at once; each section then loads on its own (htmx), so one figure never holds
+the others back. Sections read the rollups as the worker keeps them (display_views.read_fresh).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _section(
     refreshes: Sequence[Refresh],
     build: Callable[[Session, datetime, datetime, datetime], dict[str, Any]],
 ) -> HTMLResponse:
-    """One section of the dashboard, over rollups brought up to date first (as the CLI does)."""
+    """One section of the dashboard, over rollups fresh enough (display_views.read_fresh)."""
     chosen = _chosen(weeks)
     if chosen is None:
         problem = {"problem": _PROBLEM}
@@ -214,7 +214,7 @@ def speed_section(
         session: Session, _since: datetime, _until: datetime, now: datetime
     ) -> dict[str, Any]:
         # The window of `leadsift speed report`, whatever the period: the service reads every
-        # qualification of its window, seconds for a year of a million contacts.
+        # qualification of its window (an index range), not a year of them.
         since = now - timedelta(days=SPEED_DAYS)
         return {"figures": figures.speed_figures(session, page, since, now), "days": SPEED_DAYS}
 
