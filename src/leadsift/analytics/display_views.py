@@ -177,9 +177,12 @@ def read_fresh(
 
 
 def _fresh(session: Session, refresh: Refresh, now: datetime) -> bool:
-    """Whether REFRESH's last pass is less than FRESH_FOR old (never for an unknown refresh)."""
+    """Whether REFRESH's last pass is less than FRESH_FOR old (never for an unknown refresh) and,
+    for the funnel, no stage change waits: a new customer shows on the next page."""
     mark = _MARKS.get(refresh)
-    return mark is not None and rollups.refreshed_within(session, mark, now, FRESH_FOR)
+    if mark is None or not rollups.refreshed_within(session, mark, now, FRESH_FOR):
+        return False
+    return not (refresh is rollups.refresh and rollups.moves_waiting(session))
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,12 @@ def taken_as_they_are(session: Session) -> bool:
     return bool(session.info.get(_AS_THEY_ARE))
 
 
+def moves_waiting(session: Session) -> bool:
+    """Whether stage changes were written that the funnel has not taken in (a sale, a
+    qualification: few, and what the funnel is about, so pages take them in at once)."""
+    return sql.max_id(session, StageChange.id) > sql.cursor(session, "stage_changes")
+
+
 def refreshed_within(session: Session, mark: str, now: datetime, age: timedelta) -> bool:
     """Whether the pass that leaves MARK (REFRESHED: this module's refresh) brought its rollups up
     to date less than AGE before NOW."""
