@@ -108,7 +108,7 @@ class ConsentStatement(BaseModel):
     source: str = Field(
         default="api",
         min_length=1,
-        max_length=50,
+        max_length=40,  # the ledger's column (consent_records.source)
         pattern=NO_NUL,
         description="How it was given or asked (form, call, letter…).",
     )
