@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 Who = TypeVar("Who")
-# The query parameters of each route (its own and its dependencies'), by the route's id.
-_DECLARED: dict[int, frozenset[str]] = {}
+# The query parameters of each route (its own and its dependencies') are kept on the route
+# itself: an id() key could be reused by a later app's route once the first is collected.
+_DECLARED = "_leadsift_query_names"
 
 
 def _declared(route: APIRoute) -> frozenset[str]:
-    found = _DECLARED.get(id(route))
+    found: frozenset[str] | None = getattr(route, _DECLARED, None)
     if found is None:
         names: set[str] = set()
         pending = [route.dependant]
@@ -24,7 +25,8 @@ def _declared(route: APIRoute) -> frozenset[str]:
             dependant = pending.pop()
             names.update(field.alias for field in dependant.query_params)
             pending.extend(dependant.dependencies)
-        found = _DECLARED[id(route)] = frozenset(names)
+        found = frozenset(names)
+        setattr(route, _DECLARED, found)
     return found
 
 
