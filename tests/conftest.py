@@ -114,3 +114,19 @@ def committed_db_url(
         yield database.url
     finally:
         truncate_all(database)
+
+
+@pytest.fixture
+def db_url(committed_db_url: str) -> str:
+    """The URL of a database the test (and the app under test) may commit to."""
+    return committed_db_url
+
+
+@pytest.fixture
+def committed_db(db_url: str) -> Iterator[Database]:
+    """The test's own handle on the app's database (migrated), closed afterwards."""
+    database = Database(db_url, Settings(database_url=db_url)).ready()
+    try:
+        yield database
+    finally:
+        database.dispose()

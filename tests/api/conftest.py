@@ -21,22 +21,6 @@ from leadsift.db import Database
 
 
 @pytest.fixture
-def db_url(committed_db_url: str) -> str:
-    """The URL of a database the test (and the app under test) may commit to."""
-    return committed_db_url
-
-
-@pytest.fixture
-def committed_db(db_url: str) -> Iterator[Database]:
-    """The test's own handle on the app's database (migrated), closed afterwards."""
-    database = Database(db_url, Settings(database_url=db_url)).ready()
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
-@pytest.fixture
 def make_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
     """Build started apps on db_url, with settings overridden: make_client(tracking_burst=2)."""
     started: list[TestClient] = []

@@ -27,22 +27,6 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def db_url(committed_db_url: str) -> str:
-    """The URL of a database the test (and the app under test) may commit to."""
-    return committed_db_url
-
-
-@pytest.fixture
-def committed_db(db_url: str) -> Iterator[Database]:
-    """The test's own handle on the app's database (migrated), closed afterwards."""
-    database = Database(db_url, Settings(database_url=db_url)).ready()
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
-@pytest.fixture
 def make_pages(db_url: str, committed_db: Database) -> Iterator[Callable[..., TestClient]]:
     """Start more browsers (clients with their own cookies) on the same app settings."""
     started: list[TestClient] = []
