@@ -7,14 +7,37 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from leadsift.config import Settings
 from leadsift.db import Database
 
-POSTGRES_URL = os.environ.get("LEADSIFT_TEST_POSTGRES_URL")
+
+def _postgres_url_of_this_worker() -> str | None:
+    """The PostgreSQL test database, one per pytest-xdist worker (`test` → `test_gw1`, created
+    when missing) so that parallel workers never empty each other's tables."""
+    url = os.environ.get("LEADSIFT_TEST_POSTGRES_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            known = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database}
+            ).first()
+            if known is None:
+                conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    finally:
+        engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _postgres_url_of_this_worker()
 # The real data sets sit beside the checkout (../shared/data); a clone elsewhere finds them
 # through LEADSIFT_SHARED_DATA or the workplace's usual place.
 SHARED_DATA = next(
@@ -130,3 +153,10 @@ def committed_db(db_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def audit_mark(committed_db: Database) -> int:
+    """The last audit entry's id when the test starts (the log is append-only, never emptied)."""
+    with committed_db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())

@@ -107,7 +107,8 @@ def _from_facts(
 @pytest.fixture
 def history(session: Session) -> list[int]:
     ids = _history(session, random.Random(7), 160)
-    rollups.refresh(session, NOW)
+    # Settled: on PostgreSQL a refresh takes in the events received a while before it.
+    rollups.refresh(session, NOW + 2 * rollups.SETTLE)
     return ids
 
 

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from leadsift.access import repository as access_repository
 from leadsift.access.schemas import Role
 from leadsift.config import Settings
 from leadsift.db import Database
@@ -212,7 +213,8 @@ def test_create_preview_schedule_send_and_see_the_figures(
     assert _figure(page, "Waiting to be sent") == "2"
     with committed_db.unit_of_work(read_only=True) as session:
         actors = set(session.scalars(select(CampaignChange.actor)))
-    assert actors == {"user:1"}  # created, then scheduled, by alice
+        alice = access_repository.user_by_name(session, "alice")
+    assert alice is not None and actors == {f"user:{alice.id}"}  # created, then scheduled
 
     assert _send(db_url, tmp_path / "outbox") == {"sent": 2}
     mails = _mails(tmp_path / "outbox")
