@@ -16,6 +16,7 @@ from leadsift.config import Settings
 from leadsift.db import Database
 from leadsift.engagement.importing import EventImportOptions, import_events
 from leadsift.engagement.models import Event
+from leadsift.kit import cli as kit_cli
 from tests.cli.helpers import Result, run
 
 CapSys = pytest.CaptureFixture[str]
@@ -239,7 +240,9 @@ def test_dry_run_reports_and_writes_nothing(
 def test_events_list_shows_markup_and_html_verbatim(
     db: tuple[str, str], tmp_path: Path, capsys: CapSys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "250")  # one line per event: the assertions read whole cells
+    # One line per event: the assertions read whole cells. The console is made at import, and
+    # takes COLUMNS then only if it was set (under pytest-xdist it may be): its width is set here.
+    monkeypatch.setattr(kit_cli.stdout, "_width", 250)
     agent = "[bold red]x[/] <script>"
     event = {
         "type": "page_view",
