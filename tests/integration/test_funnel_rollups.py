@@ -236,3 +236,20 @@ def test_a_refresh_twice_changes_nothing_and_takes_in_what_is_new(
     assert whole[None]["contacts"] == 160 + 40 - 1
     rollups.refresh(session, later)
     assert _rollups(session) == after
+
+
+def test_a_small_workspace_with_sparse_ids_has_every_source_checked_each_pass(
+    session: Session,
+) -> None:
+    # Ids far apart (a raised id floor, deleted contacts): the rolling check counts facts, so a
+    # workspace smaller than a window is checked whole by every pass, whatever its ids.
+    far = [Contact(id=300_000 + 90_000 * n, email=f"far{n}@exemple.fr", source="web",
+                   stage="contact", attrs={}, created_at=NOW - timedelta(days=n + 1),
+                   updated_at=NOW - timedelta(days=n + 1)) for n in range(3)]  # fmt: skip
+    session.add_all(far)
+    session.flush()
+    rollups.refresh(session, NOW)
+    session.execute(update(Contact).where(Contact.id == far[2].id).values(source="salon"))
+    rollups.refresh(session, NOW + timedelta(minutes=1))
+    counts = funnel_days.group_counts(session, "source", NOW - timedelta(days=30), NOW)
+    assert (counts["web"]["contacts"], counts["salon"]["contacts"]) == (2, 1)

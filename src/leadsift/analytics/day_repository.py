@@ -131,6 +131,20 @@ def fill(session: Session, contacts: Select[Any] | list[int] | None) -> None:
     session.execute(query.execution_options(synchronize_session=False))
 
 
+def window_end(session: Session, low: int, size: int) -> int | None:
+    """The id of the SIZE-th fact from id LOW on (None when fewer remain): a window of facts,
+    not of ids, which may be sparse (deleted contacts, a raised id floor)."""
+    query = (
+        select(FunnelFact.contact_id)
+        .where(FunnelFact.contact_id >= low)
+        .order_by(FunnelFact.contact_id)
+        .offset(size - 1)
+        .limit(1)
+    )
+    found = session.scalar(query)
+    return None if found is None else int(found)
+
+
 def moved_groups(low: int, high: int) -> Select[Any]:
     """Contacts with ids in [LOW, HIGH] whose source or region differs from their fact's."""
     return (

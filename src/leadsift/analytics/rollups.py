@@ -4,7 +4,8 @@ resumable: an interrupted pass is simply done again); services flush, entrypoint
 The day rollups (funnel_days, funnel_spans) count the funnel facts: before a pass rewrites
 facts, what they counted is taken away, and what they count afterwards added, so a fact read
 twice counts once; the purchase days (per buyer's source and channel) follow the events by a
-cursor, and the purchases of rewritten facts move with them. A pass also checks the source and
+cursor, and the purchases of rewritten facts move with them, as each contact's last event and
+purchase flag do (contact_activity, for remarketing). A pass also checks the source and
 region of CHECKED_PER_PASS contacts (a rolling window: a small workspace whole each time), and
 once a round of that window counts again the days of entry whose facts are fewer than the
 rollups count (contacts deleted: erasure, purge, undo), and the purchase days: within twenty
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.analytics import activity_repository as activity
 from leadsift.analytics import day_repository as days
 from leadsift.analytics import purchase_repository as purchases
 from leadsift.analytics import rollup_repository as sql
@@ -46,6 +48,7 @@ _SOURCES: Final[tuple[tuple[str, Any, Any, Callable[[int], Any], tuple[_Step, ..
 # Cursors that are marks: the last pass (its time), the day rollups built, the rolling check.
 REFRESHED, BUILT, CHECKED = "refreshed", "funnel_days", "funnel_groups"
 PURCHASES: Final = "purchase_days"
+ACTIVITY: Final = "contact_activity"
 # A session whose reads take the rollups as they are (a page, once they are fresh enough).
 _AS_THEY_ARE: Final = "leadsift.analytics.rollups_as_they_are"
 
@@ -112,9 +115,16 @@ def _check_groups(session: Session, now: datetime) -> bool:
     """Bring back the source and region of the next CHECKED_PER_PASS contacts' facts; whether
     the rolling window started again from the first contact."""
     low = sql.cursor(session, CHECKED) + 1
-    if low > sql.max_id(session, FunnelFact.contact_id):
+    last = sql.max_id(session, FunnelFact.contact_id)
+    if low > last:
         low = 1
-    high = low + CHECKED_PER_PASS - 1
+    # A window of facts, not of ids (ids may be sparse): the rest of the round when fewer
+    # remain, and all of them when the workspace holds fewer than a window.
+    high = days.window_end(session, low, CHECKED_PER_PASS)
+    if high is None:
+        if low > 1 and days.window_end(session, 1, CHECKED_PER_PASS) is None:
+            low = 1
+        high = last
     moved = list(session.scalars(days.moved_groups(low, high)))
     for piece in pieces(moved):
         _rewrite(session, list(piece), ())
@@ -184,7 +194,8 @@ def refresh(session: Session, now: datetime) -> dict[str, int]:
     elif _check_groups(session, now) and days.counted(session) != days.facts_count(session):
         _recount(session, now)
     settled = settled_id(session, Event.id, Event.received_at, now)
-    for name, take in (("event_days", sql.add_event_days), (PURCHASES, _take_purchases)):
+    for name, take in (("event_days", sql.add_event_days), (PURCHASES, _take_purchases),
+                       (ACTIVITY, activity.add_activity)):  # fmt: skip
         start = sql.cursor(session, name)
         if settled > start:
             take(session, start, settled)
