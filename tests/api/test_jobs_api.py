@@ -214,16 +214,18 @@ def test_runs_are_queued_checked_and_listed_page_by_page(
             "/api/v1/qualification-runs", headers=admin,
             json={"playbook": {"yaml": PLAYBOOK, "source": "p.yaml"}, "dry_run": True},
         ).json()["id"],
-        client.post("/api/v1/models/training-runs", headers=admin, json={"cv": 3}).json()["id"],
+        client.post("/api/v1/models/training-runs", headers=admin, json={
+            "cv": 3, "holdout": {"last": 0.2, "order_by": "created_at"}}).json()["id"],
         client.post("/api/v1/models/scoring-runs", headers=admin).json()["id"],
     ]  # fmt: skip
     refused = {
         "qualification-runs": {"playbook": {"yaml": "name: x\neligibility: [\n"}},
         "scoring-runs": {"playbook": {"yaml": PLAYBOOK, "name": "both"}},
-        "models/training-runs": {"order_by": "created_at"},
+        "models/training-runs": {"order_by": "created_at"},  # only inside a holdout
+        "models/training-runs?": {"holdout": {"order_by": "created_at"}},
     }
     for path, body in refused.items():
-        answer = client.post(f"/api/v1/{path}", headers=admin, json=body)
+        answer = client.post(f"/api/v1/{path.rstrip('?')}", headers=admin, json=body)
         assert answer.status_code == 422, (path, answer.text)
     unknown = client.post(
         "/api/v1/qualification-runs", headers=admin, json={"playbook": {"name": "never"}}
@@ -236,6 +238,8 @@ def test_runs_are_queued_checked_and_listed_page_by_page(
     assert ([j["id"] for j in second["items"]], second["next"]) == ([ids[0]], None)
     training = first["items"][1]
     assert (training["kind"], training["parameters"]["cv"]) == ("model_train", 3)
+    held = training["parameters"]
+    assert (held["holdout_last"], held["order_by"]) == (0.2, "created_at")
     qualifying = first["items"][2]
     assert qualifying["parameters"]["playbook"]["name"] == "API jobs"
     assert "text" not in qualifying["parameters"]["playbook"]

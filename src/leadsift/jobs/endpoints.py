@@ -36,7 +36,6 @@ from leadsift.jobs.schemas import (
 )
 from leadsift.kit.clock import utcnow
 from leadsift.kit.web import ErrorBody, database_of, error_responses, reading_session, settings_of
-from leadsift.scoring.service import check_fraction
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 403))
 
@@ -298,9 +297,7 @@ def start_model_training_run(
 ) -> JobView:
     """Queue `leadsift model train …`; the new model becomes active unless `activate` is
     false."""
-    request_ = body or TrainingRun()
-    check_fraction(request_.holdout_last, request_.order_by)
-    parameters = request_.model_dump(mode="json")
+    parameters = (body or TrainingRun()).request().model_dump(mode="json")
     kind = JobKind.MODEL_TRAIN
     return _queue(request, response, caller, kind, parameters, key=idempotency_key)
 

@@ -220,10 +220,40 @@ class ScoringRun(BaseModel):
     dry_run: bool = False
 
 
-class TrainingRun(TrainRequest):
-    """`leadsift model train …` as a job."""
+class Holdout(BaseModel):
+    """The last part of the rows, in one field's order, evaluated apart (`--holdout-last`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    last: float = Field(gt=0.0, lt=1.0, description="the fraction of rows held out, e.g. 0.2")
+    order_by: str | None = Field(
+        default=None, min_length=1, description="the field ordering the rows (default: by id)"
+    )
+
+
+class TrainingRun(BaseModel):
+    """`leadsift model train …` as a job (the holdout in one object: its order needs it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(
+        default=None, description="a field or criteria expression (default: became a customer)"
+    )
+    positive: str | None = Field(default=None, description="the label field's positive value")
+    exclude: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    cv: int = Field(default=5, ge=2, le=20)
+    holdout: Holdout | None = None
+    activate: bool = True
+
+    def request(self) -> TrainRequest:
+        """The options of `model train` this run asks for."""
+        holdout = self.holdout
+        return TrainRequest(
+            **self.model_dump(exclude={"holdout"}),
+            holdout_last=holdout.last if holdout is not None else None,
+            order_by=holdout.order_by if holdout is not None else None,
+        )
 
 
 # Pure rules.
