@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
-from leadsift.agents.speed import Qualified, by_group, speed_of
+from leadsift.agents.speed import Qualified, by_group, slowest_first, speed_from, speed_of
 from leadsift.kit.stats import median, percentile
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -42,3 +43,30 @@ def test_groups_slowest_first_and_never_touched_first_of_all() -> None:
     assert order == ["idle", "slow", "fast"]
     idle = by_group(items, HOUR, now)[0]
     assert idle.median_minutes is None and idle.waiting_beyond_sla == 1
+
+
+def test_counted_apart_is_the_same_speed_as_item_by_item() -> None:
+    rng = random.Random(7)
+    for sla in (HOUR, timedelta(minutes=1), timedelta(0)):
+        now = T0 + 3 * sla + HOUR
+        items = [
+            _q("a", rng.choice([None, 0, 0.5, rng.uniform(0, 600)]),
+               start=T0 + timedelta(seconds=rng.randrange(4 * 3600)))
+            for _ in range(rng.randrange(0, 40))
+        ]  # fmt: skip
+        items += [_q("a", sla.total_seconds() / 60), _q("a", None, start=now - sla)]  # limits
+        touched = [(i.qualified_at, i.first_touch_at) for i in items if i.first_touch_at]
+        waiting = [i for i in items if i.first_touch_at is None]
+        beyond = sum(1 for i in waiting if i.qualified_at < now - sla)
+        assert speed_from("a", touched, len(waiting), beyond, sla) == speed_of("a", items, sla, now)
+
+
+def test_slowest_first_is_by_groups_order() -> None:
+    now = T0 + 2 * HOUR
+    items = [_q("b", 5), _q("a", 5), _q("slow", 80), _q("idle", None), _q("dull", None)]
+    speeds = [
+        speed_of(g, [i for i in items if i.group == g], HOUR, now)
+        for g in ["b", "a", "slow", "idle", "dull"]
+    ]
+    assert slowest_first(speeds) == by_group(items, HOUR, now)
+    assert [s.group for s in slowest_first(speeds)] == ["dull", "idle", "slow", "a", "b"]

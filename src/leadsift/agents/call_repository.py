@@ -15,10 +15,12 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    null,
     or_,
     select,
     true,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -297,36 +299,6 @@ def _first_touch(moved: Any) -> Any:
     )
 
 
-def qualifications(
-    session: Session, since: datetime, until: datetime, *, owner: bool = True, source: bool = True
-) -> list[dict[str, Any]]:
-    """Each contact's latest move to qualified within [SINCE, UNTIL): when, its OWNER and
-    SOURCE (None when not asked for: one look-up less per row), and its first touch by a
-    person at or after it."""
-    moved = _qualified_in(since, until, None)
-    nothing: ColumnElement[Any] = literal_column("NULL")
-    query = select(
-        moved.c.contact_id,
-        type_coerce(moved.c.qualified_at, String()).label("qualified_at"),
-        type_coerce(_first_touch(moved), String()).label("first_touch_at"),
-        ContactOwner.user_id if owner else nothing,
-        ContactOwner.team_id if owner else nothing,
-        Contact.source if source else nothing,
-    )
-    if source:
-        query = query.join(Contact, Contact.id == moved.c.contact_id)
-    if owner:
-        query = query.outerjoin(ContactOwner, ContactOwner.contact_id == moved.c.contact_id)
-    # Core rows (no ORM loading): tens of thousands of them.
-    rows = session.connection().execute(query)
-    return [
-        {"contact_id": contact_id, "qualified_at": _moment(qualified_at),
-         "first_touch_at": None if touched_at is None else _moment(touched_at),
-         "user_id": user_id, "team_id": team_id, "source": source}
-        for contact_id, qualified_at, touched_at, user_id, team_id, source in rows
-    ]  # fmt: skip
-
-
 def _moment(value: Any) -> datetime:
     """A timestamp as the driver gives it: SQLite's stored UTC text (parsed at C speed, tens of
     thousands at a time), or PostgreSQL's datetime."""
@@ -373,6 +345,38 @@ def qualification_times(
         else:
             touched.append((_moment(qualified), _moment(touched_at)))
     return QualificationTimes(touched, alone, before)
+
+
+def qualification_times_by(
+    session: Session, since: datetime, until: datetime, cutoff: datetime, *, source: bool
+) -> dict[tuple[Any, ...], QualificationTimes]:
+    """qualification_times of everyone's, per owner ((user id, team id)) or SOURCE ((source,))."""
+    moved = _qualified_in(since, until, None)
+    keys: list[Any] = [Contact.source] if source else [ContactOwner.user_id, ContactOwner.team_id]
+    found = select(*keys, moved.c.qualified_at, _first_touch(moved).label("touched_at"))
+    table, on = (Contact, Contact.id) if source else (ContactOwner, ContactOwner.contact_id)
+    found = found.join(table, on == moved.c.contact_id, isouter=not source)
+    # Each first touch found once for both halves (PostgreSQL runs a subquery per mention);
+    # the touched ones' times read as text, the others (most) only counted per key.
+    cte = found.cte("found").prefix_with("MATERIALIZED")
+    key = [cte.c[column.key] for column in keys]
+    untouched = cte.c.touched_at.is_(None)
+    early = func.sum(case((cte.c.qualified_at < cutoff, 1), else_=0))
+    times = [type_coerce(cte.c.qualified_at, String()), type_coerce(cte.c.touched_at, String())]
+    each = select(*key, *times, null(), null()).where(~untouched)
+    counted = select(*key, null(), null(), func.count(), early).where(untouched).group_by(*key)
+    touched: dict[tuple[Any, ...], list[tuple[datetime, datetime]]] = {}
+    counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+    rows = session.connection().execute(union_all(each, counted))
+    for *group, qualified, touched_at, alone, before in rows:
+        if touched_at is None:
+            counts[tuple(group)] = (int(alone), int(before))
+        else:
+            touched.setdefault(tuple(group), []).append((_moment(qualified), _moment(touched_at)))
+    return {
+        group: QualificationTimes(touched.get(group, []), *counts.get(group, (0, 0)))
+        for group in touched.keys() | counts.keys()
+    }
 
 
 def untouched_since_qualified(

@@ -58,8 +58,39 @@ def speed_of(group: str, items: Iterable[Qualified], sla: timedelta, now: dateti
     )
 
 
+def speed_from(
+    group: str,
+    touched: Iterable[tuple[datetime, datetime]],
+    untouched: int,
+    waiting: int,
+    sla: timedelta,
+) -> Speed:
+    """speed_of from the touched ones' (qualified, first touch) times and the others' counts."""
+    minutes = sorted(
+        (touched_at - qualified_at).total_seconds() / 60 for qualified_at, touched_at in touched
+    )
+    limit = sla.total_seconds() / 60
+    return Speed(
+        group=group,
+        qualified=len(minutes) + untouched,
+        touched=len(minutes),
+        within_sla=sum(1 for m in minutes if m <= limit),
+        median_minutes=_rounded(median(minutes)),
+        p90_minutes=_rounded(percentile(minutes, 0.9)),
+        waiting_beyond_sla=waiting,
+    )
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def slowest_first(speeds: Iterable[Speed]) -> list[Speed]:
+    """Groups' speeds, slowest median first (groups never touched first of all)."""
+    return sorted(
+        speeds,
+        key=lambda s: (s.median_minutes is not None, -(s.median_minutes or 0.0), s.group),
+    )
 
 
 def by_group(items: Iterable[Qualified], sla: timedelta, now: datetime) -> list[Speed]:
@@ -67,8 +98,4 @@ def by_group(items: Iterable[Qualified], sla: timedelta, now: datetime) -> list[
     groups: dict[str, list[Qualified]] = {}
     for item in items:
         groups.setdefault(item.group, []).append(item)
-    speeds = [speed_of(name, members, sla, now) for name, members in groups.items()]
-    return sorted(
-        speeds,
-        key=lambda s: (s.median_minutes is not None, -(s.median_minutes or 0.0), s.group),
-    )
+    return slowest_first(speed_of(name, members, sla, now) for name, members in groups.items())

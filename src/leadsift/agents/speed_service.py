@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +11,7 @@ from leadsift.access import repository as access_repository
 from leadsift.access.schemas import Caller
 from leadsift.agents import call_repository as sql
 from leadsift.agents.schemas import SpeedReport, WaitingProspect
-from leadsift.agents.speed import Qualified, Speed, by_group, speed_of
+from leadsift.agents.speed import Speed, slowest_first, speed_from
 from leadsift.errors import InvalidInputError
 from leadsift.qualification import repository as qualification_repository
 from leadsift.qualification.playbook_schema import AssignmentPolicy
@@ -37,6 +36,32 @@ def _names(session: Session) -> tuple[dict[int, str], dict[int, str], dict[int, 
     return users, teams, first_team
 
 
+def _group_of(
+    by: str, key: tuple[Any, ...], names: tuple[dict[int, str], dict[int, str], dict[int, str]]
+) -> str:
+    """The group BY agent, source or team of a qualification_times_by key."""
+    if by == "source":
+        return str(key[0] or "(no source)")
+    users, teams, first_team = names
+    user_id, team_id = key
+    if user_id is not None:
+        return users.get(user_id, "?") if by == "agent" else first_team.get(user_id, "(no team)")
+    if team_id is not None:
+        team = teams.get(team_id, "?")
+        return f"team:{team}" if by == "agent" else team
+    return "(unassigned)"
+
+
+def _speed(group: str, parts: list[sql.QualificationTimes], sla: timedelta) -> Speed:
+    return speed_from(
+        group,
+        (pair for part in parts for pair in part.touched),
+        sum(part.untouched for part in parts),
+        sum(part.untouched_before for part in parts),
+        sla,
+    )
+
+
 def report(
     session: Session,
     *,
@@ -52,32 +77,19 @@ def report(
     if since >= until:
         raise InvalidInputError("--from must be before --to")
     limit = sla if sla is not None else sla_of(session)
-    users, teams, first_team = _names(session)
-    items = []
-    for row in sql.qualifications(
-        session, since, until, owner=by != "source", source=by == "source"
-    ):
-        if by == "source":
-            group = row["source"] or "(no source)"
-        elif row["user_id"] is not None:
-            owner = users.get(row["user_id"], "?")
-            group = owner if by == "agent" else first_team.get(row["user_id"], "(no team)")
-        elif row["team_id"] is not None:
-            group = (
-                f"team:{teams.get(row['team_id'], '?')}"
-                if by == "agent"
-                else teams.get(row["team_id"], "?")
-            )
-        else:
-            group = "(unassigned)"
-        items.append(Qualified(group, row["qualified_at"], row["first_touch_at"]))
+    names = _names(session)
+    # Counted in SQL per owner or source, then per group name (several keys may share one).
+    times = sql.qualification_times_by(session, since, until, now - limit, source=by == "source")
+    groups: dict[str, list[sql.QualificationTimes]] = {}
+    for key, found in times.items():
+        groups.setdefault(_group_of(by, key, names), []).append(found)
     return SpeedReport(
         by=by,
         sla_minutes=limit.total_seconds() / 60,
         since=since,
         until=until,
-        rows=by_group(items, limit, now),
-        total=speed_of("total", items, limit, now),
+        rows=slowest_first(_speed(group, parts, limit) for group, parts in groups.items()),
+        total=_speed("total", list(times.values()), limit),
     )
 
 
@@ -95,16 +107,7 @@ def summary(
         found = access_repository.get_user(session, user_id)
         group = found.name if found is not None else "?"
     times = sql.qualification_times(session, since, until, user_id, now - limit)
-    items = [
-        Qualified(group, qualified_at, touched_at) for qualified_at, touched_at in times.touched
-    ]
-    touched = speed_of(group, items, limit, now)
-    speed = dataclasses.replace(
-        touched,
-        qualified=touched.qualified + times.untouched,
-        waiting_beyond_sla=times.untouched_before,
-    )
-    return speed, limit.total_seconds() / 60
+    return _speed(group, [times], limit), limit.total_seconds() / 60
 
 
 def waiting(
