@@ -9,8 +9,10 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from leadsift.analytics import activity_repository as activity_sql
+from leadsift.analytics import agent_days, cost_repository, funnel, rollups
 from leadsift.analytics import breakdown_repository as sql
-from leadsift.analytics import cost_repository, funnel, rollups
+from leadsift.analytics.agent_day_repository import FIGURES
 from leadsift.analytics.funnel import rate
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 
@@ -71,10 +73,13 @@ def agents(session: Session, *, since: datetime, until: datetime, now: datetime)
     """Per agent, for prospects qualified in the period: assigned, touched, calls, won, lost,
     win rate and revenue."""
     funnel.check_period(since, until)
+    rollups.refresh(session, now)  # the facts' stages (nothing when a page's are fresh)
     rows = []
-    for row in sql.agent_figures(session, since, until):
-        closed = row["won"] + row["lost"]
-        rows.append({**row, "win_rate": rate(row["won"], closed)})
+    for name, values in sorted(agent_days.figures(session, since, until).items()):
+        row: dict[str, Any] = {"agent": name, **dict(zip(FIGURES, values, strict=True))}
+        for count in FIGURES[:-1]:
+            row[count] = int(row[count])
+        rows.append({**row, "win_rate": rate(row["won"], row["won"] + row["lost"])})
     return Report(
         title="Agents",
         columns=(
@@ -131,19 +136,19 @@ def interest_no_purchase(
 ) -> Report:
     """Contacts with interest at or above THRESHOLD who never bought: how many by last
     activity, and the most interested (for remarketing)."""
-    people = sql.interested_without_purchase(session, threshold)
-    buckets: dict[str, int] = defaultdict(int)
-    for person in people:
-        age = now - person["last_activity"] if person["last_activity"] else None
-        label = next(
-            (name for days, name in BUCKETS if age is not None and age <= timedelta(days=days)),
-            "older" if age is not None else "no activity",
-        )
-        buckets[label] += 1
-        person["last_active"] = label
+    rollups.refresh(session, now)  # their last events (nothing when a page's are fresh)
+    total, since, active = activity_sql.interest_counts(
+        session, threshold, [now - timedelta(days=days) for days, _ in BUCKETS]
+    )
+    buckets = dict(zip([name for _, name in BUCKETS], _differences(since), strict=True))
+    buckets["older"] = active - (since[-1] if since else 0)
+    buckets["no activity"] = total - active
+    top = activity_sql.most_interested(session, threshold, limit)
+    for person in top:
+        person["interest"] = round(person["interest"], 1)
+        person["last_active"] = _bucket(now, person["last_activity"])
     order = [name for _, name in BUCKETS] + ["older", "no activity"]
-    top = sorted(people, key=lambda p: (-p["interest"], p["contact_id"]))[:limit]
-    notes = [f"{len(people):,} contacts with interest ≥ {threshold:g} and no purchase: "
+    notes = [f"{total:,} contacts with interest ≥ {threshold:g} and no purchase: "
              + ", ".join(f"{buckets[n]:,} {n}" for n in order if buckets[n])]  # fmt: skip
     return Report(
         title="Interest but no purchase",
@@ -158,6 +163,19 @@ def interest_no_purchase(
             {k: p[k] for k in ("contact_id", "interest", "stage", "last_active", "source")}
             for p in top
         ),
-        notes=tuple(notes) if people else ("nobody showed that much interest without buying",),
-        meta={"threshold": threshold, "contacts": len(people)},
+        notes=tuple(notes) if total else ("nobody showed that much interest without buying",),
+        meta={"threshold": threshold, "contacts": total},
     )
+
+
+def _differences(cumulative: list[int]) -> list[int]:
+    """Counts per bucket from counts since each (growing) edge."""
+    return [n - (cumulative[i - 1] if i else 0) for i, n in enumerate(cumulative)]
+
+
+def _bucket(now: datetime, last: datetime | None) -> str:
+    """The last-activity bucket of one contact."""
+    if last is None:
+        return "no activity"
+    age = now - last
+    return next((name for days, name in BUCKETS if age <= timedelta(days=days)), "older")

@@ -12,7 +12,15 @@ from typing import Any, Final, Literal
 from sqlalchemy.orm import Session
 
 from leadsift.agents import speed_service
-from leadsift.analytics import attribution_report, breakdowns, funnel, lift_report, roi, rollups
+from leadsift.analytics import (
+    agent_days,
+    attribution_report,
+    breakdowns,
+    funnel,
+    lift_report,
+    roi,
+    rollups,
+)
 from leadsift.analytics import repository as funnel_repository
 from leadsift.analytics.display_views import Refresh
 from leadsift.analytics.rendering import Column, Report
@@ -305,14 +313,14 @@ REPORTS: Final = (
     ),
     ReportPage(
         "agents", "Agents", "Per agent: prospects, calls, won, lost, win rate, revenue.",
-        (FROM, TO), _agents,
+        (FROM, TO), _agents, (*_FRESH, agent_days.refresh),
     ),
     ReportPage(
         "interest-no-purchase", "Interest but no purchase",
         "Who showed interest but did not buy (for remarketing).",
         (Filter("threshold", "Interest at least", "number", default="10"),
          Filter("limit", "Contacts listed", "integer", default="20", low=1, high=10_000)),
-        _interest,
+        _interest, _FRESH,
     ),
     ReportPage(
         "speed", "Speed to lead", "Time from qualification to the first touch by a person.",

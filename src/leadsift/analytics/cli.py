@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import (
+    agent_days,
     attribution_report,
     breakdowns,
     costs,
@@ -319,6 +320,7 @@ def keep_rollups(database: Database, now: datetime) -> None:
     with database.unit_of_work() as session:
         rollups.refresh(session, now)
         attribution_report.refresh(session, now)
+        agent_days.refresh(session, now)
 
 
 def register(app: typer.Typer) -> None:

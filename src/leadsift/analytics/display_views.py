@@ -13,7 +13,7 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy.orm import Session
 
-from leadsift.analytics import attribution_report, rollups
+from leadsift.analytics import agent_days, attribution_report, rollups
 from leadsift.analytics.rendering import ColumnKind, Report, defined_number, format_minutes
 from leadsift.db import Database
 from leadsift.web.i18n import add_french
@@ -33,6 +33,12 @@ FRESH_FOR: Final = timedelta(minutes=2)
 _MARKS: Final[dict[Refresh, str]] = {
     rollups.refresh: rollups.REFRESHED,
     attribution_report.refresh: attribution_report.REFRESHED,
+    agent_days.refresh: agent_days.REFRESHED,
+}
+# Stage changes a page takes in at once (a sale shows on the next view), not at the next pass.
+_MOVES_WAITING: Final[dict[Refresh, Callable[[Session], bool]]] = {
+    rollups.refresh: rollups.moves_waiting,
+    agent_days.refresh: agent_days.moves_waiting,
 }
 # One refresh at a time in this process: the dashboard's sections load together, and two
 # concurrent passes on PostgreSQL would both read the same cursor (and add the same events).
@@ -182,7 +188,8 @@ def _fresh(session: Session, refresh: Refresh, now: datetime) -> bool:
     mark = _MARKS.get(refresh)
     if mark is None or not rollups.refreshed_within(session, mark, now, FRESH_FOR):
         return False
-    return not (refresh is rollups.refresh and rollups.moves_waiting(session))
+    waiting = _MOVES_WAITING.get(refresh)
+    return waiting is None or not waiting(session)
 
 
 @dataclass(frozen=True)

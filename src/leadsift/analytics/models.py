@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.contacts.models import Contact
@@ -164,6 +164,38 @@ class PurchaseDay(Base):
     revenue: Mapped[float] = mapped_column(Float)
 
 
+class AgentDay(Base):
+    """The agents report of one UTC day of qualification and one owner, as the worker's last
+    pass counted it (recomputed whole each pass: owners change without a history)."""
+
+    __tablename__ = "agent_days"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    prospects: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)
+    touched: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(Integer)
+    won: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[float] = mapped_column(Float)
+
+
+class ContactActivity(Base):
+    """A contact's last event and whether it ever bought, kept up to date from the event log by
+    a cursor (events are appended, so both only move forward): remarketing reads it instead of
+    every interested contact's events. Erasure removes it with the contact."""
+
+    __tablename__ = "contact_activity"
+
+    contact_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    bought: Mapped[bool] = mapped_column(Boolean)
+
+
 # Indexes on other domains' tables, for the dashboard's speed to lead (qualifications of a
 # period), waiting list (qualified prospects, longest waiting first) and ROI. Partial: only those
 # rows are indexed, so imports, events and `qualify` pay nothing for the others.
@@ -180,6 +212,13 @@ Index(
     Event.occurred_at,
     sqlite_where=text("type IN ('purchase', 'promo_redeemed')"),
     postgresql_where=text("type IN ('purchase', 'promo_redeemed')"),
+)
+# The agents report reads the facts of the first and last (partial) days of its period.
+Index(
+    "ix_funnel_facts_qualified_at",
+    FunnelFact.qualified_at,
+    sqlite_where=text("qualified_at IS NOT NULL"),
+    postgresql_where=text("qualified_at IS NOT NULL"),
 )
 Index(
     "ix_contacts_qualified_since",

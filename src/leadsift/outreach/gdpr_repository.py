@@ -52,6 +52,7 @@ _EXPORTED_BY_NAME: dict[str, str] = {
     "call_state": "call_states",
     "funnel": "funnel_facts",
     "attribution": "attribution_credits",
+    "activity": "contact_activity",
 }
 
 
