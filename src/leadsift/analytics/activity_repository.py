@@ -1,5 +1,5 @@
-"""SQL of each contact's activity (last event, ever bought) and of the remarketing report that
-reads it with the interest scores."""
+"""SQL of each contact's activity (last event, ever bought), copied beside its interest score,
+and of the remarketing report that reads the scores alone."""
 
 from __future__ import annotations
 
@@ -7,27 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
-from leadsift.analytics.models import ContactActivity
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES
 from leadsift.contacts.models import Contact, ContactScore
-from leadsift.engagement.models import Event
+from leadsift.engagement.models import ContactActivity, Event
 from leadsift.kit.bulk import dialect_insert
 
 
 def add_activity(session: Session, after_id: int, up_to_id: int) -> None:
     """Take the events in (AFTER_ID, UP_TO_ID] into their contacts' last event and purchase
-    flag (both only move forward: taking an event twice changes nothing)."""
+    flag (both only move forward: taking an event twice changes nothing), and copy them beside
+    those contacts' interest scores."""
     bought = func.max(case((Event.type.in_(CONVERSION_TYPES), 1), else_=0)) > 0
-    grouped = (
-        select(Event.contact_id, func.max(Event.occurred_at), bought)
-        .where(Event.id > after_id, Event.id <= up_to_id, Event.contact_id.is_not(None))
-        .group_by(Event.contact_id)
-    )
+    in_range = (Event.id > after_id, Event.id <= up_to_id, Event.contact_id.is_not(None))
+    grouped = select(Event.contact_id, func.max(Event.occurred_at), bought).where(*in_range)
     insert = dialect_insert(session)(ContactActivity)
-    statement = insert.from_select(["contact_id", "last_event_at", "bought"], grouped)
+    statement = insert.from_select(
+        ["contact_id", "last_event_at", "bought"], grouped.group_by(Event.contact_id)
+    )
     later = insert.excluded.last_event_at > ContactActivity.last_event_at
     session.execute(
         statement.on_conflict_do_update(
@@ -40,10 +39,20 @@ def add_activity(session: Session, after_id: int, up_to_id: int) -> None:
             },
         )
     )
+    own = ContactActivity.contact_id == ContactScore.contact_id
+    session.execute(
+        update(ContactScore)
+        .where(ContactScore.contact_id.in_(select(Event.contact_id).where(*in_range)))
+        .values(
+            last_event_at=select(ContactActivity.last_event_at).where(own).scalar_subquery(),
+            bought=select(ContactActivity.bought).where(own).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _interested_without_purchase(threshold: float) -> Any:
-    return and_(ContactScore.interest >= threshold, ContactActivity.bought.is_not(True))
+    return and_(ContactScore.interest >= threshold, ContactScore.bought.is_not(True))
 
 
 def interest_counts(
@@ -51,56 +60,35 @@ def interest_counts(
 ) -> tuple[int, list[int], int]:
     """Contacts with interest at least THRESHOLD who never bought: how many, how many active
     since each of EDGES, and how many with any event."""
-    query = (
-        select(
-            func.count(),
-            *(func.count(case((ContactActivity.last_event_at >= edge, 1))) for edge in edges),
-            func.count(ContactActivity.last_event_at),
-        )
-        .select_from(ContactScore)
-        .outerjoin(ContactActivity, ContactActivity.contact_id == ContactScore.contact_id)
-        .where(_interested_without_purchase(threshold))
-    )
+    query = select(
+        func.count(),
+        *(func.count(case((ContactScore.last_event_at >= edge, 1))) for edge in edges),
+        func.count(ContactScore.last_event_at),
+    ).where(_interested_without_purchase(threshold))
     total, *since, active = session.execute(query).one()
     return int(total), [int(n) for n in since], int(active)
 
 
 def most_interested(session: Session, threshold: float, limit: int) -> list[dict[str, Any]]:
     """The LIMIT contacts with the highest interest (at least THRESHOLD) who never bought,
-    highest first: read down the scores a batch at a time, only those batches looked up."""
-    found: list[dict[str, Any]] = []
-    batch = max(4 * limit, 200)
-    after: Any = None
-    while len(found) < limit:
-        scores = select(ContactScore.contact_id, ContactScore.interest).where(
-            ContactScore.interest >= threshold
-        )
-        if after is not None:
-            scores = scores.where(
-                or_(
-                    ContactScore.interest < after.interest,
-                    and_(ContactScore.interest == after.interest,
-                         ContactScore.contact_id > after.contact_id),
-                )
-            )  # fmt: skip
-        order = (ContactScore.interest.desc(), ContactScore.contact_id)
-        page = session.execute(scores.order_by(*order).limit(batch)).all()
-        details = {
-            row.id: row
-            for row in session.execute(
-                select(Contact.id, Contact.stage, Contact.source, ContactActivity.last_event_at,
-                       ContactActivity.bought)
-                .outerjoin(ContactActivity, ContactActivity.contact_id == Contact.id)
-                .where(Contact.id.in_([r.contact_id for r in page]))
-            )
-        }  # fmt: skip
-        for contact_id, interest in page:
-            person = details.get(contact_id)
-            if person is not None and not person.bought:
-                found.append({"contact_id": contact_id, "interest": float(interest),
-                              "stage": person.stage, "source": person.source,
-                              "last_activity": person.last_event_at})  # fmt: skip
-        if len(page) < batch:
-            break
-        after = page[-1]
-    return found[:limit]
+    highest first, with their stage, source and last event."""
+    # Only the key is sorted (narrow sort records); the rest is looked up for LIMIT rows.
+    top = (
+        select(ContactScore.contact_id, ContactScore.interest)
+        .where(_interested_without_purchase(threshold))
+        .order_by(ContactScore.interest.desc(), ContactScore.contact_id)
+        .limit(limit)
+        .subquery()
+    )
+    score = aliased(ContactScore)
+    query = (
+        select(top, score.last_event_at, Contact.stage, Contact.source)
+        .join(score, score.contact_id == top.c.contact_id)
+        .join(Contact, Contact.id == top.c.contact_id)
+        .order_by(top.c.interest.desc(), top.c.contact_id)
+    )
+    return [
+        {"contact_id": row.contact_id, "interest": float(row.interest), "stage": row.stage,
+         "source": row.source, "last_activity": row.last_event_at}
+        for row in session.execute(query)
+    ]  # fmt: skip

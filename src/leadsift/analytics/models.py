@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.contacts.models import Contact
@@ -180,20 +180,6 @@ class AgentDay(Base):
     won: Mapped[int] = mapped_column(Integer)
     lost: Mapped[int] = mapped_column(Integer)
     revenue: Mapped[float] = mapped_column(Float)
-
-
-class ContactActivity(Base):
-    """A contact's last event and whether it ever bought, kept up to date from the event log by
-    a cursor (events are appended, so both only move forward): remarketing reads it instead of
-    every interested contact's events. Erasure removes it with the contact."""
-
-    __tablename__ = "contact_activity"
-
-    contact_id: Mapped[int] = mapped_column(
-        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-    )
-    last_event_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    bought: Mapped[bool] = mapped_column(Boolean)
 
 
 # Indexes on other domains' tables, for the dashboard's speed to lead (qualifications of a

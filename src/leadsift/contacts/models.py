@@ -200,6 +200,10 @@ class ContactScore(Base):
     contact_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     interest: Mapped[float] = mapped_column(Float)
     scored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The contact's activity (engagement's `contact_activity`) copied beside its interest, so
+    # remarketing (interested, never bought, by last activity) reads one narrow table.
+    last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    bought: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ContactPrediction(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadsift.kit.orm import Base, IdType, JsonType, UtcDateTime
@@ -75,3 +75,17 @@ class TrackedLink(Base):
     campaign: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactActivity(Base):
+    """A contact's last event and whether it ever bought, kept up to date from the event log
+    past a cursor by the analytics rollups (events are appended, so both only move forward), and
+    copied into `contact_scores` for remarketing. Erasure removes it with the contact."""
+
+    __tablename__ = "contact_activity"
+
+    contact_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    bought: Mapped[bool] = mapped_column(Boolean)

@@ -20,7 +20,7 @@ from leadsift.contacts.models import ContactScore
 from leadsift.criteria import Moment
 from leadsift.criteria.sql import to_sql
 from leadsift.engagement.criteria_sql import EventSqlFields
-from leadsift.engagement.models import Event
+from leadsift.engagement.models import ContactActivity, Event
 from leadsift.interest.decay import (
     FORGOTTEN_AFTER_HALF_LIVES,
     InterestModel,
@@ -204,23 +204,31 @@ _VACUUMED_EVENTS = text(
 
 
 def _insert_scores(session: Session, computed: Any, now: datetime) -> None:
-    """Write (contact_id, interest) rows of COMPUTED, in contact order (appends to the key).
+    """Write (contact_id, interest) rows of COMPUTED, in contact order (appends to the key),
+    with each contact's last event and purchase flag.
 
     An upsert: on PostgreSQL another transaction (the API scoring the same contact as events
     arrive) may insert a contact's row between this one's DELETE and INSERT; the later value
     wins instead of a unique violation.
     """
-    rows = select(
-        computed.c.contact_id,
-        computed.c.interest,
-        literal(now, ContactScore.scored_at.type),
-    ).order_by(computed.c.contact_id)
-    statement = dialect_insert(session)(_SCORES).from_select(
-        ["contact_id", "interest", "scored_at"], rows
+    # With the contact's activity beside it (remarketing reads the scores alone).
+    rows = (
+        select(
+            computed.c.contact_id,
+            computed.c.interest,
+            literal(now, ContactScore.scored_at.type),
+            ContactActivity.last_event_at,
+            ContactActivity.bought,
+        )
+        .select_from(computed)
+        .outerjoin(ContactActivity, ContactActivity.contact_id == computed.c.contact_id)
+        .order_by(computed.c.contact_id)
     )
+    columns = ["contact_id", "interest", "scored_at", "last_event_at", "bought"]
+    statement = dialect_insert(session)(_SCORES).from_select(columns, rows)
     statement = statement.on_conflict_do_update(
         index_elements=["contact_id"],
-        set_={"interest": statement.excluded.interest, "scored_at": statement.excluded.scored_at},
+        set_={name: statement.excluded[name] for name in columns[1:]},
     )
     session.connection().execute(statement)
 

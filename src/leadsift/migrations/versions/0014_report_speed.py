@@ -1,6 +1,7 @@
 """Report speed: the agents report per day of qualification and owner (agent_days, recomputed by
 the worker's pass), each contact's last event and whether it bought (contact_activity, for
-remarketing), and a partial index on the facts' qualification time.
+remarketing, copied beside each interest score in contact_scores), and a partial index on the
+facts' qualification time.
 
 Both tables are filled by the first refresh after the upgrade.
 
@@ -46,6 +47,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_contact_activity")),
     )
+    with op.batch_alter_table("contact_scores") as batch_op:
+        batch_op.add_column(sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("bought", sa.Boolean(), nullable=True))
     op.create_index(
         "ix_funnel_facts_qualified_at",
         "funnel_facts",
@@ -58,5 +62,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_funnel_facts_qualified_at", table_name="funnel_facts")
+    with op.batch_alter_table("contact_scores") as batch_op:
+        batch_op.drop_column("bought")
+        batch_op.drop_column("last_event_at")
     op.drop_table("contact_activity")
     op.drop_table("agent_days")
