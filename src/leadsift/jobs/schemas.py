@@ -12,11 +12,11 @@ from enum import StrEnum
 from typing import Annotated, Any, Final
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from leadsift.access.schemas import Caller, Role, Scope
 from leadsift.errors import InvalidInputError
-from leadsift.scoring.schemas import TrainRequest
+from leadsift.scoring.schemas import TrainOptions, TrainRequest
 
 
 class JobKind(StrEnum):
@@ -208,7 +208,7 @@ class QualificationRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     playbook: PlaybookRef
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class ScoringRun(BaseModel):
@@ -217,13 +217,13 @@ class ScoringRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     playbook: PlaybookRef | None = None
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class Holdout(BaseModel):
     """The last part of the rows, in one field's order, evaluated apart (`--holdout-last`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     last: float = Field(gt=0.0, lt=1.0, description="the fraction of rows held out, e.g. 0.2")
     order_by: str | None = Field(
@@ -231,20 +231,12 @@ class Holdout(BaseModel):
     )
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(TrainOptions):
     """`leadsift model train …` as a job (the holdout in one object: its order needs it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str | None = Field(
-        default=None, description="a field or criteria expression (default: became a customer)"
-    )
-    positive: str | None = Field(default=None, description="the label field's positive value")
-    exclude: list[str] = Field(default_factory=list)
-    include: list[str] = Field(default_factory=list)
-    cv: int = Field(default=5, ge=2, le=20)
     holdout: Holdout | None = None
-    activate: bool = True
 
     def request(self) -> TrainRequest:
         """The options of `model train` this run asks for."""

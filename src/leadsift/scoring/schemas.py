@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 
-class TrainRequest(BaseModel):
-    """The options of `model train`."""
+class TrainOptions(BaseModel):
+    """The options of `model train` but its holdout: what to learn, from which fields, how."""
 
     label: str | None = Field(
         default=None, description="a field or criteria expression (default: became a customer)"
@@ -18,9 +18,14 @@ class TrainRequest(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     include: list[str] = Field(default_factory=list)
     cv: int = Field(default=5, ge=2, le=20)
+    activate: StrictBool = True  # JSON's 0 is not false (the API's schema says boolean)
+
+
+class TrainRequest(TrainOptions):
+    """The options of `model train`."""
+
     holdout_last: float | None = Field(default=None, gt=0.0, lt=1.0)
     order_by: str | None = None
-    activate: bool = True
 
 
 class ExcludedField(BaseModel):
