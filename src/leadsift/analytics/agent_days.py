@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session
 from leadsift.analytics import agent_day_repository as sql
 from leadsift.analytics import rollup_repository as cursors
 from leadsift.analytics.rollups import hold, taken_as_they_are
-from leadsift.qualification.models import StageChange
 
-# The mark a pass leaves: its time, and the last stage change it counted (a later one, a sale
-# logged by an agent, makes the next page count again rather than wait for the worker).
+# The mark a pass leaves: its time (and the last stage change it counted).
 REFRESHED: Final = "agent_days"
 _INPUTS: Final = "agent_days_inputs"
 
@@ -39,11 +37,6 @@ def refresh(session: Session, now: datetime) -> int:
     cursors.move_cursor(session, REFRESHED, found[0], now)
     session.flush()
     return found[0]
-
-
-def moves_waiting(session: Session) -> bool:
-    """Whether stage changes were written after the last pass counted the agents' days."""
-    return cursors.max_id(session, StageChange.id) > cursors.cursor(session, REFRESHED)
 
 
 def figures(session: Session, since: datetime, until: datetime) -> dict[str, list[float]]:
