@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from leadsift.analytics import day_repository, funnel, funnel_days, roi, rollups
+from leadsift.analytics import rollup_repository as rollup_sql
 from leadsift.analytics.models import FunnelDay, FunnelFact, FunnelSpan, PurchaseDay
 from leadsift.analytics.rollup_repository import CONVERSION_TYPES, event_amount
 from leadsift.contacts.models import Contact
@@ -253,3 +254,25 @@ def test_a_small_workspace_with_sparse_ids_has_every_source_checked_each_pass(
     rollups.refresh(session, NOW + timedelta(minutes=1))
     counts = funnel_days.group_counts(session, "source", NOW - timedelta(days=30), NOW)
     assert (counts["web"]["contacts"], counts["salon"]["contacts"]) == (2, 1)
+
+
+def test_taking_the_moves_alone_leaves_the_events_for_the_pass(
+    session: Session, history: list[int]
+) -> None:
+    events_before = rollup_sql.cursor(session, "touches")
+    record_for_contacts(
+        session, [(history[5], {"type": "page_view", "utm_campaign": "late", "occurred_at": NOW})],
+        now=NOW,
+    )  # fmt: skip
+    session.add(StageChange(contact_id=history[6], from_stage="contact", to_stage="lost",
+                            reason="bad_fit", actor="test", changed_at=NOW))  # fmt: skip
+    session.flush()
+    assert rollups.moves_waiting(session)
+    rollups.take_moves(session, NOW + timedelta(minutes=5))
+    assert not rollups.moves_waiting(session)
+    fact = session.get(FunnelFact, history[6])
+    assert fact is not None and fact.lost_reason == "bad_fit"
+    assert rollup_sql.cursor(session, "touches") == events_before  # the events wait
+    rollups.refresh(session, NOW + timedelta(minutes=5))
+    assert rollup_sql.cursor(session, "touches") > events_before
+    assert _rollups(session) == _rebuilt(session)

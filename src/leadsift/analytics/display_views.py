@@ -35,11 +35,12 @@ _MARKS: Final[dict[Refresh, str]] = {
     attribution_report.refresh: attribution_report.REFRESHED,
     agent_days.refresh: agent_days.REFRESHED,
 }
-# Stage changes a page takes in at once (a sale shows on the next view), not at the next pass.
+# Stage changes a page takes in at once (a sale shows on the next view), not at the next pass:
+# those alone (the events wait for the pass, which takes them in a minute's worth at a time).
 # Not the agents' days: counted again whole (1.5 s at 1M contacts), they would be on nearly
 # every view of a busy workspace; they follow at the worker's next pass.
-_MOVES_WAITING: Final[dict[Refresh, Callable[[Session], bool]]] = {
-    rollups.refresh: rollups.moves_waiting,
+_MOVES: Final[dict[Refresh, tuple[Callable[[Session], bool], Refresh]]] = {
+    rollups.refresh: (rollups.moves_waiting, rollups.take_moves),
 }
 # One refresh at a time in this process: the dashboard's sections load together, and two
 # concurrent passes on PostgreSQL would both read the same cursor (and add the same events).
@@ -172,7 +173,8 @@ def read_fresh(
     """
     if refreshes:
         with database.unit_of_work(read_only=True) as session:
-            stale = [refresh for refresh in refreshes if not _fresh(session, refresh, now)]
+            needed = [_needed(session, refresh, now) for refresh in refreshes]
+        stale = [refresh for refresh in needed if refresh is not None]
         if stale:
             with _REFRESHING, database.unit_of_work() as session:
                 for refresh in stale:
@@ -183,14 +185,18 @@ def read_fresh(
         return build(session)
 
 
-def _fresh(session: Session, refresh: Refresh, now: datetime) -> bool:
-    """Whether REFRESH's last pass is less than FRESH_FOR old (never for an unknown refresh) and,
-    for the funnel, no stage change waits: a new customer shows on the next page."""
+def _needed(session: Session, refresh: Refresh, now: datetime) -> Refresh | None:
+    """What a page runs before reading: REFRESH when its last pass is FRESH_FOR old or more (or
+    unknown), else for the funnel the stage changes alone when some wait (a new customer shows
+    on the next page), else nothing."""
     mark = _MARKS.get(refresh)
     if mark is None or not rollups.refreshed_within(session, mark, now, FRESH_FOR):
-        return False
-    waiting = _MOVES_WAITING.get(refresh)
-    return waiting is None or not waiting(session)
+        return refresh
+    moves = _MOVES.get(refresh)
+    if moves is None:
+        return None
+    waiting, take = moves
+    return take if waiting(session) else None
 
 
 @dataclass(frozen=True)

@@ -160,10 +160,15 @@ def rebuild_days(session: Session, now: datetime) -> None:
     sql.move_cursor(session, BUILT, 1, now)
 
 
-def _take_sources(session: Session, now: datetime, built: bool) -> dict[str, int]:
-    """Rewrite the facts of what was written past each source's cursor; the last ids."""
+def _take_sources(
+    session: Session, now: datetime, built: bool, only: str | None = None
+) -> dict[str, int]:
+    """Rewrite the facts of what was written past each source's cursor (or ONLY's); the last
+    ids."""
     last = {}
     for name, id_column, written, contacts_after, steps in _SOURCES:
+        if only is not None and name != only:
+            continue
         start = sql.cursor(session, name)
         if sql.max_id(session, id_column) > start:
             runs = [partial(step, session, start) for step in steps]
@@ -175,6 +180,20 @@ def _take_sources(session: Session, now: datetime, built: bool) -> dict[str, int
         last[name] = max(start, settled_id(session, id_column, written, now))
         if last[name] > start:
             sql.move_cursor(session, name, last[name], now)
+    return last
+
+
+def take_moves(session: Session, now: datetime) -> dict[str, int]:
+    """Take in the stage changes written since the last pass, and nothing else (a page's sale
+    shows at once; the events wait for the next pass); a whole refresh before the first."""
+    if taken_as_they_are(session):
+        return {}
+    if sql.cursor(session, BUILT) == 0:
+        return refresh(session, now)
+    prepare(session)
+    hold(session)
+    last = _take_sources(session, now, True, only="stage_changes")
+    session.flush()
     return last
 
 
