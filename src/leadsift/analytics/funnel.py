@@ -152,6 +152,11 @@ def counts_of_owner(
     return {key: int(found[key]) if found else 0 for key in _COUNT_KEYS}
 
 
+def _days(value: object) -> str:
+    """A number of days for a note: 0 is a same-day conversion, None is none to measure."""
+    return "n/a" if value is None else str(value)
+
+
 def _stages_report(
     row: dict[str, object], notes: list[str], since: datetime, until: datetime
 ) -> Report:
@@ -179,8 +184,8 @@ def _stages_report(
         rows=tuple(stages),
         notes=tuple(
             [
-                f"time to convert: median {row['days_to_convert_median'] or 'n/a'} days, "
-                f"p90 {row['days_to_convert_p90'] or 'n/a'} days",
+                f"time to convert: median {_days(row['days_to_convert_median'])} days, "
+                f"p90 {_days(row['days_to_convert_p90'])} days",
                 *notes,
             ]
         ),
