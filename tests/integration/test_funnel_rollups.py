@@ -266,12 +266,22 @@ def test_taking_the_moves_alone_leaves_the_events_for_the_pass(
     )  # fmt: skip
     session.add(StageChange(contact_id=history[6], from_stage="contact", to_stage="lost",
                             reason="bad_fit", actor="test", changed_at=NOW))  # fmt: skip
+    # A contact imported since the pass, qualified and sold at once (the agent's working day).
+    newcomer = Contact(email="new@exemple.fr", stage="customer", attrs={}, created_at=NOW,
+                       updated_at=NOW)  # fmt: skip
+    session.add(newcomer)
+    session.flush()
+    for previous, stage in (("contact", "qualified"), ("qualified", "customer")):
+        session.add(StageChange(contact_id=newcomer.id, from_stage=previous, to_stage=stage,
+                                reason="test", actor="test", changed_at=NOW))  # fmt: skip
     session.flush()
     assert rollups.moves_waiting(session)
     rollups.take_moves(session, NOW + timedelta(minutes=5))
     assert not rollups.moves_waiting(session)
     fact = session.get(FunnelFact, history[6])
     assert fact is not None and fact.lost_reason == "bad_fit"
+    new_fact = session.get(FunnelFact, newcomer.id)
+    assert new_fact is not None and new_fact.customer_at is not None
     assert rollup_sql.cursor(session, "touches") == events_before  # the events wait
     rollups.refresh(session, NOW + timedelta(minutes=5))
     assert rollup_sql.cursor(session, "touches") > events_before

@@ -161,13 +161,13 @@ def rebuild_days(session: Session, now: datetime) -> None:
 
 
 def _take_sources(
-    session: Session, now: datetime, built: bool, only: str | None = None
+    session: Session, now: datetime, built: bool, only: tuple[str, ...] | None = None
 ) -> dict[str, int]:
-    """Rewrite the facts of what was written past each source's cursor (or ONLY's); the last
-    ids."""
+    """Rewrite the facts of what was written past each source's cursor (or ONLY those
+    sources'); the last ids."""
     last = {}
     for name, id_column, written, contacts_after, steps in _SOURCES:
-        if only is not None and name != only:
+        if only is not None and name not in only:
             continue
         start = sql.cursor(session, name)
         if sql.max_id(session, id_column) > start:
@@ -184,15 +184,16 @@ def _take_sources(
 
 
 def take_moves(session: Session, now: datetime) -> dict[str, int]:
-    """Take in the stage changes written since the last pass, and nothing else (a page's sale
-    shows at once; the events wait for the next pass); a whole refresh before the first."""
+    """Take in the contacts and stage changes written since the last pass, and nothing else
+    (a page's sale shows at once, a contact imported since too: a moved contact's fact must
+    exist; the events wait for the next pass); a whole refresh before the first."""
     if taken_as_they_are(session):
         return {}
     if sql.cursor(session, BUILT) == 0:
         return refresh(session, now)
     prepare(session)
     hold(session)
-    last = _take_sources(session, now, True, only="stage_changes")
+    last = _take_sources(session, now, True, only=("contacts", "stage_changes"))
     session.flush()
     return last
 
