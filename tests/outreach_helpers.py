@@ -178,3 +178,26 @@ def run_worker(
         return worker.run().outcomes
     finally:
         database.dispose()
+
+
+# Three people for campaign tests: Ana (French) and Bob (English) agreed to emails; Cyd refused.
+CAMPAIGN_PEOPLE = """\
+first_name,email,consent_email,language
+Ana,ana@exemple.fr,oui,fr
+Bob,bob@exemple.fr,oui,en
+Cyd,cyd@exemple.fr,non,fr
+"""
+
+
+def import_campaign_people(
+    capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> dict[str, int]:
+    """Import CAMPAIGN_PEOPLE with the CLI; their contact ids by first name in lower case."""
+    file = tmp_path / "people.csv"
+    file.write_text(CAMPAIGN_PEOPLE, encoding="utf-8")
+    db = ("--db", db_url, "--json")
+    cli_json(capsys, *db, "import", "contacts", str(file))
+    return {
+        name: int(cli_json(capsys, *db, "contacts", "show", f"{name}@exemple.fr")["id"])
+        for name in ("ana", "bob", "cyd")
+    }

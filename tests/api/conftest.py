@@ -9,14 +9,20 @@ and returns it; `committed_db` is the same database for the test's own reads and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from leadsift.access import service as access
+from leadsift.access.schemas import Role
 from leadsift.access.service import create_key, parse_scope
+from leadsift.agents.service import assign_contact
 from leadsift.api import create_app
 from leadsift.config import Settings
+from leadsift.contacts import service as contacts
+from leadsift.contacts.schemas import ImportOptions
 from leadsift.db import Database
 
 
@@ -53,3 +59,19 @@ def api_key(committed_db: Database) -> Callable[..., str]:
             return create_key(session, name or f"test {scope}", parse_scope(scope)).key
 
     return make
+
+
+def seed_people(database: Database, table: Path, owners: dict[int, str]) -> None:
+    """Import the contacts of TABLE (emails p0@example.org, p1@…), add team north with ada
+    (admin), max (its manager), ann (its agent) and bob (an agent alone), and give contact pN
+    to OWNERS[N]."""
+    with database.unit_of_work() as session:
+        contacts.import_contacts(session, table, ImportOptions())
+        access.add_team(session, "north")
+        access.add_user(session, "ada", Role.ADMIN)
+        access.add_user(session, "max", Role.MANAGER, teams=["north"])
+        access.add_user(session, "ann", Role.AGENT, teams=["north"])
+        access.add_user(session, "bob", Role.AGENT)
+        for index, user in owners.items():
+            assign_contact(session, f"p{index}@example.org", to_user=user, to_team=None,
+                           caller=None)  # fmt: skip

@@ -22,14 +22,8 @@ from leadsift.config import Settings
 from leadsift.db import Database
 from leadsift.outreach.models import Campaign, CampaignChange
 from tests.api.test_route_policies import bearer
-from tests.outreach_helpers import cli_json, run_worker
+from tests.outreach_helpers import import_campaign_people, run_worker
 
-PEOPLE = """\
-first_name,email,consent_email,language
-Ana,ana@exemple.fr,oui,fr
-Bob,bob@exemple.fr,oui,en
-Cyd,cyd@exemple.fr,non,fr
-"""
 TARGET = 'email contains "@exemple.fr"'
 TEMPLATE: dict[str, Any] = {
     "channel": "email",
@@ -62,14 +56,7 @@ def campaign(key: str = "spring", **fields: Any) -> dict[str, Any]:
 @pytest.fixture
 def people(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> dict[str, int]:
     """Ana (French) and Bob (English) agreed to emails; Cyd refused. Their contact ids."""
-    file = tmp_path / "people.csv"
-    file.write_text(PEOPLE, encoding="utf-8")
-    db = ("--db", db_url, "--json")
-    cli_json(capsys, *db, "import", "contacts", str(file))
-    return {
-        name: int(cli_json(capsys, *db, "contacts", "show", f"{name}@exemple.fr")["id"])
-        for name in ("ana", "bob", "cyd")
-    }
+    return import_campaign_people(capsys, db_url, tmp_path)
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ from sqlalchemy import select
 
 from leadsift.access import service as access
 from leadsift.access.models import AuditEntry
-from leadsift.access.schemas import Role, Scope
-from leadsift.agents.service import assign_contact
+from leadsift.access.schemas import Scope
 from leadsift.api import create_app
 from leadsift.config import Settings
-from leadsift.contacts import service as contacts
-from leadsift.contacts.schemas import ImportOptions
 from leadsift.db import Database
+from tests.api.conftest import seed_people
 from tests.api.test_route_policies import bearer
 from tests.files import write_csv
 
@@ -42,16 +40,7 @@ def people(client: TestClient, committed_db: Database, tmp_path: Path) -> Databa
     """Six contacts, three of them owned; users ada (admin), max (manager of ann), ann, bob."""
     rows = [[f"p{i}@example.org", city] for i, city in enumerate(CITIES)]
     file = write_csv(tmp_path / "c.csv", ["email", "city"], rows)
-    with committed_db.unit_of_work() as session:
-        contacts.import_contacts(session, file, ImportOptions())
-        access.add_team(session, "north")
-        access.add_user(session, "ada", Role.ADMIN)
-        access.add_user(session, "max", Role.MANAGER, teams=["north"])
-        access.add_user(session, "ann", Role.AGENT, teams=["north"])
-        access.add_user(session, "bob", Role.AGENT)
-        for index, user in OWNERS.items():
-            ref = f"p{index}@example.org"
-            assign_contact(session, ref, to_user=user, to_team=None, caller=None)
+    seed_people(committed_db, file, OWNERS)
     return committed_db
 
 

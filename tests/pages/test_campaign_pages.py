@@ -25,15 +25,9 @@ from leadsift.engagement.tracked_links import pixel_url
 from leadsift.outreach.campaign_views import delivery_figures, parse_start
 from leadsift.outreach.models import Campaign, CampaignChange
 from leadsift.outreach.schemas import CampaignView
-from tests.outreach_helpers import cli_json, run_worker
+from tests.outreach_helpers import cli_json, import_campaign_people, run_worker
 from tests.pages.conftest import csrf_of
 
-PEOPLE = """\
-first_name,email,consent_email,language
-Ana,ana@exemple.fr,oui,fr
-Bob,bob@exemple.fr,oui,en
-Cyd,cyd@exemple.fr,non,fr
-"""
 TARGET = 'email contains "@exemple.fr"'
 PLAYBOOK = f"name: Offre\neligibility: {TARGET}\n"
 FR_TEXT = (
@@ -50,14 +44,7 @@ _CODE = re.compile(r"Code : (\S+)")
 @pytest.fixture
 def people(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> dict[str, int]:
     """Ana (French) and Bob (English) agreed to emails; Cyd refused. Their contact ids."""
-    file = tmp_path / "people.csv"
-    file.write_text(PEOPLE, encoding="utf-8")
-    db = ("--db", db_url, "--json")
-    cli_json(capsys, *db, "import", "contacts", str(file))
-    return {
-        name: int(cli_json(capsys, *db, "contacts", "show", f"{name}@exemple.fr")["id"])
-        for name in ("ana", "bob", "cyd")
-    }
+    return import_campaign_people(capsys, db_url, tmp_path)
 
 
 @pytest.fixture
