@@ -13,11 +13,11 @@ from leadsift.access.endpoints import RATE_LIMITED, allow
 from leadsift.access.schemas import Caller, Role, Scope
 from leadsift.analytics import costs
 from leadsift.analytics.costs import CostView
-from leadsift.analytics.endpoints import BUSY, IsoDay, writing
+from leadsift.analytics.endpoints import BUSY, IsoDay
 from leadsift.errors import LeadsiftError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.query import strict_query
-from leadsift.kit.web import NO_NUL, ErrorDetail, error_responses, reading_session
+from leadsift.kit.web import NO_NUL, ErrorDetail, error_responses, reading_session, writing_session
 
 router = APIRouter(
     prefix="/api/v1", tags=["costs"], responses=error_responses(401, 403, described=RATE_LIMITED)
@@ -136,7 +136,7 @@ def add_cost(
     body: NewCost, request: Request, caller: Annotated[Caller, Depends(_SPENDERS)]
 ) -> CostView:
     """Record a cost of a campaign, as `leadsift cost add`."""
-    with writing(request) as session:
+    with writing_session(request) as session:
         return _add(session, body, caller)
 
 
@@ -153,7 +153,7 @@ def add_costs(
     """Record up to 1000 costs, each on its own as `leadsift cost add` would (207: each item
     says whether it was added, or why not; those added are kept)."""
     outcomes = []
-    with writing(request) as session:
+    with writing_session(request) as session:
         for index, item in enumerate(body.costs):
             try:
                 # A savepoint per cost: a refused one leaves nothing behind it.

@@ -5,15 +5,13 @@ as query parameters, answering the JSON `leadsift --json report NAME` prints (or
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from leadsift.access.endpoints import RATE_LIMITED, allow
@@ -24,11 +22,11 @@ from leadsift.analytics import repository as funnel_repository
 from leadsift.analytics.cli import day, period
 from leadsift.analytics.lift_report import SEGMENTS, lift_report
 from leadsift.analytics.rendering import Report
-from leadsift.errors import DatabaseError, InvalidInputError, NotFoundError
+from leadsift.errors import InvalidInputError, NotFoundError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.durations import parse_duration
 from leadsift.kit.query import strict_query
-from leadsift.kit.web import NO_NUL, ErrorBody, database_of, error_responses
+from leadsift.kit.web import NO_NUL, ErrorBody, error_responses, writing_session
 
 router = APIRouter(
     prefix="/api/v1", tags=["reports"], responses=error_responses(401, 403, described=RATE_LIMITED)
@@ -100,24 +98,10 @@ class ReportDocument(BaseModel):
     meta: dict[str, Any]
 
 
-@contextmanager
-def writing(request: Request) -> Iterator[Session]:
-    """A unit of work (reports bring their rollups up to date first, as the command does)
-    answering 503, not 500, when the database cannot be had."""
-    try:
-        with database_of(request).unit_of_work() as session:
-            yield session
-    except OperationalError as problem:
-        raise DatabaseError(
-            "the database cannot take this request now (a long job may be writing): "
-            "retry in a minute"
-        ) from problem
-
-
 def _answer(
     request: Request, name: str, fmt: str, build: Callable[[Session, datetime], Report]
 ) -> Response:
-    with writing(request) as session:
+    with writing_session(request) as session:
         report = build(session, utcnow())
     if fmt == "csv":
         disposition = f'attachment; filename="{name}.csv"'

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from leadsift.access import repository as access_repository
+from leadsift.access.schemas import Caller
 from leadsift.contacts import repository
 from leadsift.contacts.models import Contact
 from leadsift.contacts.schemas import ContactView
@@ -28,6 +30,21 @@ def find_contact(session: Session, ref: str, default_region: str = "FR") -> Cont
     if contact is None:
         raise NotFoundError(f"no contact matches {ref!r} (give an id, email, phone or external id)")
     return _view(session, contact)
+
+
+def find_visible_contact(session: Session, caller: Caller, ref: str, region: str) -> int:
+    """The id of the contact REF names among those CALLER may see (one they may not see is
+    refused exactly like one that does not exist)."""
+    try:
+        found: int | None = find_contact(session, ref, region).id
+    except NotFoundError:
+        found = None
+    if found is None or not access_repository.is_visible(session, caller, found):
+        raise NotFoundError(
+            f"no contact matches {ref.strip()!r} among those you may see "
+            "(give an id, email, phone or external id)"
+        )
+    return found
 
 
 def get_contact(session: Session, contact_id: int) -> ContactView:

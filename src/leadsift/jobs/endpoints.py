@@ -3,8 +3,6 @@ them, and `GET /api/v1/jobs/{id}` tells where each stands."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any, Final, TypeVar, get_origin
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -12,14 +10,13 @@ from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from leadsift.access.endpoints import allow
 from leadsift.access.schemas import Caller, Role, Scope
-from leadsift.errors import DatabaseError, InvalidInputError, NotFoundError
+from leadsift.errors import InvalidInputError, NotFoundError
 from leadsift.jobs import service
 from leadsift.jobs.schemas import (
     CURSOR_PATTERN,
@@ -35,7 +32,14 @@ from leadsift.jobs.schemas import (
     upload_body,
 )
 from leadsift.kit.clock import utcnow
-from leadsift.kit.web import ErrorBody, database_of, error_responses, reading_session, settings_of
+from leadsift.kit.web import (
+    ErrorBody,
+    database_of,
+    error_responses,
+    reading_session,
+    settings_of,
+    writing_session,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 403))
 
@@ -76,20 +80,6 @@ IdempotencyKey = Annotated[
 JobId = Annotated[int, ApiPath(ge=1, le=2**63 - 1, description="The job's id.")]
 
 
-@contextmanager
-def _writing(request: Request) -> Iterator[Session]:
-    """A unit of work answering 503, not 500, when the database cannot be had (SQLite's one
-    writer busy for longer than the busy timeout, PostgreSQL down)."""
-    try:
-        with database_of(request).unit_of_work() as session:
-            yield session
-    except OperationalError as problem:
-        raise DatabaseError(
-            "the database cannot take this request now (a long job may be writing): "
-            "retry in a minute"
-        ) from problem
-
-
 def _queue(
     request: Request,
     response: Response,
@@ -101,7 +91,7 @@ def _queue(
     upload: service.StoredFile | None = None,
 ) -> JobView:
     try:
-        with _writing(request) as session:
+        with writing_session(request) as session:
             job, created = service.enqueue(
                 session, kind, parameters, created_by=caller.actor, now=utcnow(),
                 idempotency_key=key, folder=upload.folder if upload else None,
@@ -345,7 +335,7 @@ def cancel_job(
     job_id: JobId, request: Request, caller: Annotated[Caller, Depends(_ANY_CREATOR)]
 ) -> JobView:
     """Cancel a job that is still queued."""
-    with _writing(request) as session:
+    with writing_session(request) as session:
         job = service.cancel(session, caller, job_id, utcnow())
         shown, parameters = service.view(job), dict(job.parameters)
     service.remove_upload(parameters)

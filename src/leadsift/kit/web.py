@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -17,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadsift.config import Settings
 from leadsift.db import Database
-from leadsift.errors import LeadsiftError, PayloadTooLargeError, RateLimitedError
+from leadsift.errors import DatabaseError, LeadsiftError, PayloadTooLargeError, RateLimitedError
 
 logger = logging.getLogger("leadsift.api")
 
@@ -244,6 +246,20 @@ def settings_of(request: Request) -> Settings:
     settings = request.app.state.settings
     assert isinstance(settings, Settings)  # noqa: S101 — set by create_app
     return settings
+
+
+@contextmanager
+def writing_session(request: Request) -> Iterator[Session]:
+    """A unit of work answering 503, not 500, when the database cannot be had (SQLite's one
+    writer busy for longer than the busy timeout, PostgreSQL down)."""
+    try:
+        with database_of(request).unit_of_work() as db_session:
+            yield db_session
+    except OperationalError as problem:
+        raise DatabaseError(
+            "the database cannot take this request now (a long job may be writing): "
+            "retry in a minute"
+        ) from problem
 
 
 def reading_session(request: Request) -> Iterator[Session]:

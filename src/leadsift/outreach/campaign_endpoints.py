@@ -12,11 +12,9 @@ from fastapi import Path as ApiPath
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy.orm import Session
 
-from leadsift.access import repository as access_repository
 from leadsift.access.endpoints import RATE_LIMITED
 from leadsift.access.schemas import Caller
 from leadsift.contacts import lookup
-from leadsift.errors import NotFoundError
 from leadsift.kit.clock import utcnow
 from leadsift.kit.web import NO_NUL, database_of, error_responses, reading_session, settings_of
 from leadsift.outreach import campaign_repository, campaigns
@@ -258,20 +256,6 @@ def get_campaign(
     return campaigns.status(session, key)
 
 
-def _visible_contact(session: Session, caller: Caller, ref: str, region: str) -> int:
-    # A contact the caller may not see is refused exactly like one that does not exist.
-    try:
-        found: int | None = lookup.find_contact(session, ref, region).id
-    except NotFoundError:
-        found = None
-    if found is None or not access_repository.is_visible(session, caller, found):
-        raise NotFoundError(
-            f"no contact matches {ref.strip()!r} among those you may see "
-            "(give an id, email, phone or external id)"
-        )
-    return found
-
-
 @router.post(
     "/campaigns/{key}/preview",
     operation_id="preview_campaign",
@@ -289,7 +273,9 @@ def preview_campaign(
     # A dry run, as the CLI's: the secrets a first preview creates go with the rollback.
     with database_of(request).unit_of_work(dry_run=True) as session:
         campaigns.get(session, key)  # an unknown campaign before an unknown contact
-        contact_id = _visible_contact(session, caller, body.contact, settings.default_region)
+        contact_id = lookup.find_visible_contact(
+            session, caller, body.contact, settings.default_region
+        )
         return campaigns.preview(session, key, contact_id, sending(settings), utcnow())
 
 

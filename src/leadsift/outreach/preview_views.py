@@ -10,8 +10,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from leadsift.access import repository as access_repository
-from leadsift.access.schemas import Caller
 from leadsift.contacts import lookup
 from leadsift.errors import InvalidInputError, NotFoundError
 from leadsift.kit.clock import utcnow
@@ -89,20 +87,6 @@ add_french(
 )
 
 
-def _visible_contact(session: Session, caller: Caller, ref: str, region: str) -> int:
-    # A contact the caller may not see is refused exactly like one that does not exist.
-    try:
-        found = lookup.find_contact(session, ref, region).id
-    except NotFoundError:
-        found = None
-    if found is None or not access_repository.is_visible(session, caller, found):
-        raise NotFoundError(
-            f"no contact matches {ref.strip()!r} among those you may see "
-            "(give an id, email, phone or external id)"
-        )
-    return found
-
-
 def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -123,7 +107,9 @@ def preview(
     with database_of(request).unit_of_work(dry_run=True) as session:
         campaign = campaign_by_id(session, campaign_id)
         try:
-            contact_id = _visible_contact(session, page.caller, contact, settings.default_region)
+            contact_id = lookup.find_visible_contact(
+                session, page.caller, contact, settings.default_region
+            )
             result = campaigns.preview(
                 session, campaign.key, contact_id, sending(settings), utcnow()
             )
