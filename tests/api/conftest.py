@@ -8,7 +8,7 @@ and returns it; `committed_db` is the same database for the test's own reads and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leadsift.access import service as access
-from leadsift.access.schemas import Role
+from leadsift.access.schemas import Role, Scope
 from leadsift.access.service import create_key, parse_scope
 from leadsift.agents.service import assign_contact
 from leadsift.api import create_app
@@ -61,10 +61,17 @@ def api_key(committed_db: Database) -> Callable[..., str]:
     return make
 
 
-def seed_people(database: Database, table: Path, owners: dict[int, str]) -> None:
-    """Import the contacts of TABLE (emails p0@example.org, p1@…), add team north with ada
-    (admin), max (its manager), ann (its agent) and bob (an agent alone), and give contact pN
-    to OWNERS[N]."""
+def user_key(database: Database, name: str, role: Role, scope: Scope = Scope.READ) -> str:
+    """A key of SCOPE acting for a new user NAME of ROLE."""
+    with database.unit_of_work() as session:
+        access.add_user(session, name, role)
+        return access.create_key(session, f"{name} {scope.value}", scope, user=name).key
+
+
+def seed_people(database: Database, table: Path, owners: Mapping[str, str]) -> None:
+    """Import the contacts of TABLE, add team north with ada (admin), max (its manager), ann
+    (its agent) and bob (an agent alone), and give each contact OWNERS names (by email) to its
+    user."""
     with database.unit_of_work() as session:
         contacts.import_contacts(session, table, ImportOptions())
         access.add_team(session, "north")
@@ -72,6 +79,5 @@ def seed_people(database: Database, table: Path, owners: dict[int, str]) -> None
         access.add_user(session, "max", Role.MANAGER, teams=["north"])
         access.add_user(session, "ann", Role.AGENT, teams=["north"])
         access.add_user(session, "bob", Role.AGENT)
-        for index, user in owners.items():
-            assign_contact(session, f"p{index}@example.org", to_user=user, to_team=None,
-                           caller=None)  # fmt: skip
+        for ref, user in owners.items():
+            assign_contact(session, ref, to_user=user, to_team=None, caller=None)

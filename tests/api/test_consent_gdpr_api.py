@@ -14,13 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from leadsift.access import service as access
-from leadsift.access.schemas import Role, Scope
-from leadsift.agents.service import assign_contact
-from leadsift.contacts import service as contacts
+from leadsift.access.schemas import Scope
 from leadsift.contacts.models import Contact
-from leadsift.contacts.schemas import ImportOptions
 from leadsift.db import Database
 from leadsift.outreach.models import DataRequest, Suppression
+from tests.api.conftest import seed_people
 from tests.api.test_route_policies import bearer
 from tests.cli.helpers import run
 from tests.files import write_csv
@@ -40,16 +38,8 @@ def people(app_client: TestClient, committed_db: Database, tmp_path: Path) -> di
         ["free@example.org", "", "Free", ""],
     ]
     file = write_csv(tmp_path / "c.csv", header, rows)
-    with committed_db.unit_of_work() as session:
-        contacts.import_contacts(session, file, ImportOptions())
-        access.add_team(session, "north")
-        access.add_user(session, "ada", Role.ADMIN)
-        access.add_user(session, "max", Role.MANAGER, teams=["north"])
-        access.add_user(session, "ann", Role.AGENT, teams=["north"])
-        access.add_user(session, "bob", Role.AGENT)
-        for user in ("ann", "bob"):
-            ref = f"{user}-c@example.org"
-            assign_contact(session, ref, to_user=user, to_team=None, caller=None)
+    seed_people(committed_db, file, {f"{user}-c@example.org": user for user in ("ann", "bob")})
+    with committed_db.unit_of_work(read_only=True) as session:
         ids = {c.first_name: c.id for c in session.scalars(select(Contact))}
     return {"ann": ids["Anna"], "bob": ids["Bobby"], "free": ids["Free"]}
 

@@ -41,7 +41,7 @@ def db(app_client: TestClient, committed_db: Database, tmp_path: Path) -> Databa
         [f"p{i}@example.org", city or "", "gold" if i % 2 else ""] for i, city in enumerate(CITIES)
     ]
     file = write_csv(tmp_path / "c.csv", ["email", "city", "plan"], rows)
-    seed_people(committed_db, file, OWNERS)
+    seed_people(committed_db, file, {f"p{i}@example.org": user for i, user in OWNERS.items()})
     return committed_db
 
 

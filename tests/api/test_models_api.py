@@ -12,30 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from leadsift.access import service as access
 from leadsift.access.schemas import Role, Scope
 from leadsift.db import Database
 from leadsift.scoring.models import StoredModel
 from leadsift.scoring.schemas import TrainRequest
 from leadsift.workspace import Workspace
+from tests.api.conftest import user_key
+from tests.api.test_route_policies import bearer
 from tests.cli.helpers import run
 from tests.files import write_csv
 from tests.integration.test_predictive import _people
 
 CapSys = pytest.CaptureFixture[str]
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The header carrying an API key."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-def user_key(database: Database, name: str, role: Role, scope: Scope = Scope.READ) -> str:
-    """A key of SCOPE acting for a new user NAME of ROLE."""
-    with database.unit_of_work() as session:
-        access.add_user(session, name, role)
-        return access.create_key(session, f"{name} {scope.value}", scope, user=name).key
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from leadsift.access import service as access
-from leadsift.access.schemas import Role, Scope
+from leadsift.access.schemas import Role
 from leadsift.db import Database
+from tests.api.conftest import user_key
+from tests.api.test_route_policies import bearer
 from tests.cli.helpers import run
 
 CapSys = pytest.CaptureFixture[str]
@@ -24,18 +25,6 @@ NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 BROKEN = (
     "name: X\neligibility: age >= 18 and shoe_size > 3\nfit:\n  - {when: 'age > 3', points: ten}\n"
 )
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The header carrying an API key."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-def user_key(database: Database, name: str, role: Role, scope: Scope = Scope.READ) -> str:
-    """A key of SCOPE acting for a new user NAME of ROLE."""
-    with database.unit_of_work() as session:
-        access.add_user(session, name, role)
-        return access.create_key(session, f"{name} {scope.value}", scope, user=name).key
 
 
 @pytest.fixture

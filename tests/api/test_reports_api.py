@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from leadsift.access import service as access
 from leadsift.access.schemas import Role, Scope
 from leadsift.db import Database
+from tests.api.conftest import user_key
+from tests.api.test_route_policies import bearer
 from tests.cli.helpers import run
 from tests.cli.test_reports_cli import T0, _seed
 
@@ -21,18 +22,6 @@ CapSys = pytest.CaptureFixture[str]
 NOW = T0 + timedelta(days=40)
 PERIOD = ["--from", "2026-10-01", "--to", "2026-11-01"]
 IN_PERIOD = "from=2026-10-01&to=2026-11-01"
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The header carrying an API key."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-def user_key(database: Database, name: str, role: Role, scope: Scope = Scope.READ) -> str:
-    """A key of SCOPE acting for a new user NAME of ROLE."""
-    with database.unit_of_work() as session:
-        access.add_user(session, name, role)
-        return access.create_key(session, f"{name} {scope.value}", scope, user=name).key
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def people(client: TestClient, committed_db: Database, tmp_path: Path) -> Databa
     """Six contacts, three of them owned; users ada (admin), max (manager of ann), ann, bob."""
     rows = [[f"p{i}@example.org", city] for i, city in enumerate(CITIES)]
     file = write_csv(tmp_path / "c.csv", ["email", "city"], rows)
-    seed_people(committed_db, file, OWNERS)
+    seed_people(committed_db, file, {f"p{i}@example.org": user for i, user in OWNERS.items()})
     return committed_db
 
 
