@@ -218,14 +218,17 @@ def test_runs_are_queued_checked_and_listed_page_by_page(
             "cv": 3, "holdout": {"last": 0.2, "order_by": "created_at"}}).json()["id"],
         client.post("/api/v1/models/scoring-runs", headers=admin).json()["id"],
     ]  # fmt: skip
-    refused = {
-        "qualification-runs": {"playbook": {"yaml": "name: x\neligibility: [\n"}},
-        "scoring-runs": {"playbook": {"yaml": PLAYBOOK, "name": "both"}},
-        "models/training-runs": {"order_by": "created_at"},  # only inside a holdout
-        "models/training-runs?": {"holdout": {"order_by": "created_at"}},
-    }
-    for path, body in refused.items():
-        answer = client.post(f"/api/v1/{path.rstrip('?')}", headers=admin, json=body)
+    refused: list[tuple[str, dict[str, Any]]] = [
+        ("qualification-runs", {"playbook": {"yaml": "name: x\neligibility: [\n"}}),
+        ("scoring-runs", {"playbook": {"yaml": PLAYBOOK, "name": "both"}}),
+        ("scoring-runs", {"dry_run": 1}),
+        ("models/training-runs", {"order_by": "created_at"}),  # only inside a holdout
+        ("models/training-runs", {"holdout": {"order_by": "created_at"}}),
+        ("models/training-runs", {"holdout": {"last": 1.5}}),
+        ("models/training-runs", {"activate": 0}),
+    ]
+    for path, body in refused:  # none queued: the listing below holds only the four
+        answer = client.post(f"/api/v1/{path}", headers=admin, json=body)
         assert answer.status_code == 422, (path, answer.text)
     unknown = client.post(
         "/api/v1/qualification-runs", headers=admin, json={"playbook": {"name": "never"}}
