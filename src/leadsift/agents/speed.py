@@ -37,25 +37,15 @@ class Speed:
 
 def speed_of(group: str, items: Iterable[Qualified], sla: timedelta, now: datetime) -> Speed:
     """The speed to lead of ITEMS (all of one group)."""
-    minutes: list[float] = []
-    qualified = waiting = 0
+    touched: list[tuple[datetime, datetime]] = []
+    untouched = waiting = 0
     for item in items:
-        qualified += 1
         if item.first_touch_at is None:
+            untouched += 1
             waiting += now - item.qualified_at > sla
-            continue
-        minutes.append((item.first_touch_at - item.qualified_at).total_seconds() / 60)
-    minutes.sort()
-    limit = sla.total_seconds() / 60
-    return Speed(
-        group=group,
-        qualified=qualified,
-        touched=len(minutes),
-        within_sla=sum(1 for m in minutes if m <= limit),
-        median_minutes=_rounded(median(minutes)),
-        p90_minutes=_rounded(percentile(minutes, 0.9)),
-        waiting_beyond_sla=waiting,
-    )
+        else:
+            touched.append((item.qualified_at, item.first_touch_at))
+    return speed_from(group, touched, untouched, waiting, sla)
 
 
 def speed_from(
@@ -65,7 +55,8 @@ def speed_from(
     waiting: int,
     sla: timedelta,
 ) -> Speed:
-    """speed_of from the touched ones' (qualified, first touch) times and the others' counts."""
+    """The speed to lead of a group from its touched prospects' (qualified, first touch) times,
+    how many were not touched, and how many of those wait beyond the SLA."""
     minutes = sorted(
         (touched_at - qualified_at).total_seconds() / 60 for qualified_at, touched_at in touched
     )
