@@ -35,13 +35,6 @@ _MARKS: Final[dict[Refresh, str]] = {
     attribution_report.refresh: attribution_report.REFRESHED,
     agent_days.refresh: agent_days.REFRESHED,
 }
-# Stage changes a page takes in at once (a sale shows on the next view), not at the next pass:
-# those alone (the events wait for the pass, which takes them in a minute's worth at a time).
-# Not the agents' days: counted again whole (1.5 s at 1M contacts), they would be on nearly
-# every view of a busy workspace; they follow at the worker's next pass.
-_MOVES: Final[dict[Refresh, tuple[Callable[[Session], bool], Refresh]]] = {
-    rollups.refresh: (rollups.moves_waiting, rollups.take_moves),
-}
 # One refresh at a time in this process: the dashboard's sections load together, and two
 # concurrent passes on PostgreSQL would both read the same cursor (and add the same events).
 _REFRESHING = threading.Lock()
@@ -192,11 +185,12 @@ def _needed(session: Session, refresh: Refresh, now: datetime) -> Refresh | None
     mark = _MARKS.get(refresh)
     if mark is None or not rollups.refreshed_within(session, mark, now, FRESH_FOR):
         return refresh
-    moves = _MOVES.get(refresh)
-    if moves is None:
-        return None
-    waiting, take = moves
-    return take if waiting(session) else None
+    # Stage changes the funnel takes in at once (a sale shows on the next view), alone: the
+    # events wait for the pass. Not the agents' days: counted again whole (1.5 s at 1M
+    # contacts), that would be on nearly every view of a busy workspace.
+    if refresh is rollups.refresh and rollups.moves_waiting(session):
+        return rollups.take_moves
+    return None
 
 
 @dataclass(frozen=True)
