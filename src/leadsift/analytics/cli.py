@@ -25,7 +25,16 @@ from leadsift.analytics.lift_report import lift_report
 from leadsift.analytics.rendering import Report
 from leadsift.db import Database
 from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import CliState, emit_json, key_value_table, state, stdout, write_atomically
+from leadsift.kit.cli import (
+    CliState,
+    emit_json,
+    key_value_table,
+    plain,
+    print_rows,
+    state,
+    stdout,
+    write_atomically,
+)
 from leadsift.kit.clock import utcnow
 from leadsift.kit.durations import parse_duration
 
@@ -101,10 +110,11 @@ def emit(cli: CliState, report: Report, fmt: str, out: Path | None) -> None:
 
 
 def _print_table(report: Report) -> None:
-    table = Table(*rendering.table_headers(report), title=report.title)
-    for row in rendering.table_rows(report):
-        table.add_row(*row)
-    stdout.print(table)
+    print_rows(
+        rendering.table_headers(report),
+        ([plain(cell) for cell in row] for row in rendering.table_rows(report)),
+        report.title,
+    )
     for note in report.notes:
         stdout.print(note, markup=False)
 

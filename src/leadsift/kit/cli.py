@@ -16,7 +16,8 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from rich.console import Console
+from rich.console import Console, Group
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
@@ -87,6 +88,43 @@ def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
         # Text, not markup: values are data (an imported name, a user agent) and are shown as is.
         table.add_row(Text(key), Text("" if value is None else str(value)))
     return table
+
+
+def print_rows(
+    headers: Sequence[str], rows: Iterable[Sequence[Text | str]], title: str | None = None
+) -> None:
+    """ROWS under HEADERS on standard output: a table where it fits, else one block per row."""
+    listed = [list(row) for row in rows]
+    table = Table(*headers, title=title)
+    for row in listed:
+        table.add_row(*row)
+    natural = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
+    if natural <= stdout.width:
+        stdout.print(table)
+    elif not stdout.is_terminal:
+        # A file or a pipe has no width: the table is written whole, never squeezed to 80.
+        Console(width=natural, file=stdout.file, soft_wrap=True).print(table)
+    else:
+        # Squeezed into a narrow terminal a wide table shows "co…" in every cell.
+        stdout.print(Group(*_records(headers, listed, title)))
+
+
+def _records(
+    headers: Sequence[str], rows: Sequence[Sequence[Text | str]], title: str | None
+) -> Iterator[Table]:
+    for number, row in enumerate(rows, start=1):
+        record = Table(
+            show_header=False,
+            title=f"{title or 'row'} · {number}/{len(rows)}",
+            title_justify="left",
+            box=None,
+            padding=(0, 1),
+        )
+        record.add_column(style="bold", no_wrap=True)
+        record.add_column()
+        for header, cell in zip(headers, row, strict=True):
+            record.add_row(Text(header), cell)
+        yield record
 
 
 def plain(value: Any) -> Text:

@@ -15,7 +15,7 @@ from leadsift.access.service import audit
 from leadsift.contacts import export
 from leadsift.criteria import FieldSpec
 from leadsift.errors import InvalidInputError
-from leadsift.kit.cli import emit_json, plain, state, stdout
+from leadsift.kit.cli import emit_json, plain, print_rows, state, stdout
 from leadsift.segments import saved
 from leadsift.segments import service as segments
 from leadsift.segments.fields import field_registry
@@ -131,10 +131,7 @@ def contacts_list(  # noqa: PLR0917 — one parameter per CLI option
     if cli.json_output:
         emit_json({"contacts": [dict(zip(headers, row, strict=True)) for row in listed]})
         return
-    table = Table(*headers)
-    for row in listed:
-        table.add_row(*(plain(_shown(value)) for value in row))
-    stdout.print(table)
+    print_rows(headers, ([plain(_shown(value)) for value in row] for row in listed))
 
 
 def _shown(value: object) -> str:
