@@ -3,14 +3,17 @@ them one by one, the workers' registry, and recovering a dead worker's claims.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from leadsift.contacts.models import ConsentRecord, Contact
+from leadsift.engagement.bulk_repository import EVENT_COLUMNS
 from leadsift.engagement.models import Event
 from leadsift.kit.bulk import dialect_insert, driver_connection, is_postgres, sqlite_timestamp
 from leadsift.kit.sequences import pieces
@@ -25,6 +28,10 @@ _CONSENT = ConsentRecord.__table__.c
 _CONTACTS = Contact.__table__.c
 _EVENTS = Event.__table__.c
 _CAMPAIGNS = Campaign.__table__.c
+# The SQL types of the events' columns that are not text, and where the properties are.
+_EVENT_TYPES = {"contact_id": "bigint", "occurred_at": "timestamptz", "received_at": "timestamptz",
+                "properties": "jsonb", "dedup_key": "bytea", "payload_hash": "bytea"}  # fmt: skip
+_EVENT_PROPERTIES = EVENT_COLUMNS.index("properties")
 
 # Due rows, oldest due first: one range of the (status, due_at, id) index. A paused campaign's
 # rows are `held`, not `pending`, so no join to campaigns is needed (with a million held rows
@@ -117,6 +124,26 @@ def _driver(session: Session, sql: str, parameters: tuple[Any, ...]) -> tuple[An
         cursor.close()
 
 
+def _recheck_parameters(
+    *,
+    contact_id: int,
+    channel: str,
+    campaign_id: int,
+    email_hash: str | None,
+    phone_hash: str | None,
+    channel_hash: str | None,
+) -> tuple[Any, ...]:
+    return (contact_id, contact_id, channel, email_hash, phone_hash, channel,
+            channel_hash, campaign_id)  # fmt: skip
+
+
+def _fresh(row: Sequence[Any] | None) -> dict[str, Any]:
+    assert row is not None  # noqa: S101 — a SELECT without FROM always gives one row
+    present, consent, suppressed, status = row
+    return {"present": present, "consent": None if consent is None else bool(consent),
+            "suppressed": suppressed, "campaign_status": status}  # fmt: skip
+
+
 def recheck(
     session: Session,
     *,
@@ -130,13 +157,61 @@ def recheck(
     """What may have changed since the claim, in one round trip right before a send: whether
     the contact still exists, its latest consent on CHANNEL, the suppression reason of its
     identifiers (everywhere, or the channel's own identifier on it), the campaign's status."""
-    parameters = (contact_id, contact_id, channel, email_hash, phone_hash, channel,
-                  channel_hash, campaign_id)  # fmt: skip
-    row = _driver(session, _RECHECK_SQL, parameters)
-    assert row is not None  # noqa: S101 — a SELECT without FROM always gives one row
-    present, consent, suppressed, status = row
-    return {"present": present, "consent": None if consent is None else bool(consent),
-            "suppressed": suppressed, "campaign_status": status}  # fmt: skip
+    parameters = _recheck_parameters(
+        contact_id=contact_id, channel=channel, campaign_id=campaign_id,
+        email_hash=email_hash, phone_hash=phone_hash, channel_hash=channel_hash,
+    )  # fmt: skip
+    return _fresh(_driver(session, _RECHECK_SQL, parameters))
+
+
+# A sent message on PostgreSQL, in one statement run on its own (autocommit, so atomic): its
+# settlement, its `*_sent` event (stored as `record_for_contacts` stores it) and, when the lane
+# has a next message, that one's re-check (`_RECHECK_SQL`'s four values). One round trip instead
+# of BEGIN, three statements and COMMIT: the lane's time is mostly waits and per-call costs. The
+# re-check reads no table the statement writes, so the shared snapshot changes nothing.
+_EVENT_NAMES = ", ".join(EVENT_COLUMNS)
+_EVENT_VALUES = ", ".join(f"%s::{_EVENT_TYPES.get(name, 'text')}" for name in EVENT_COLUMNS)
+_SENT_SQL = (  # fixed names and types only: every value is a parameter
+    "WITH settled AS (UPDATE outbox_messages SET status = 'sent', reason = NULL, detail = %s, "  # noqa: S608
+    "message_id = %s, provider_id = %s, settled_at = %s, claim_token = NULL WHERE id = %s), "
+    f"logged AS (INSERT INTO events ({_EVENT_NAMES}) VALUES ({_EVENT_VALUES}) "
+    "ON CONFLICT (dedup_key) DO NOTHING) "
+)
+_SENT_ONLY_SQL = _SENT_SQL + "SELECT NULL"
+_SENT_AND_RECHECK_SQL = _SENT_SQL + _RECHECK_SQL.format(p="%s")
+_event_record = itemgetter(*EVENT_COLUMNS)
+_json_text = json.JSONEncoder().encode
+
+
+def settle_sent(
+    connection: Any,
+    outbox_id: int,
+    *,
+    settled_at: datetime,
+    detail: str,
+    message_id: str | None,
+    provider_id: str | None,
+    event: Mapping[str, Any],
+    recheck_next: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """PostgreSQL: settle a sent message and store its EVENT (a row of `events`) in one
+    committed statement on CONNECTION (psycopg, outside any transaction); with RECHECK_NEXT
+    (`recheck`'s arguments), the lane's next message is re-checked in it too: its values."""
+    values = list(_event_record(event))
+    values[_EVENT_PROPERTIES] = _json_text(values[_EVENT_PROPERTIES])
+    parameters = [detail, message_id, provider_id, settled_at, outbox_id, *values]
+    sql = _SENT_ONLY_SQL
+    if recheck_next is not None:
+        sql = _SENT_AND_RECHECK_SQL
+        parameters += _recheck_parameters(**recheck_next)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters, prepare=True)
+            row = cursor.fetchone()
+    finally:
+        connection.autocommit = False
+    return None if recheck_next is None else _fresh(row)
 
 
 _RETRY = (

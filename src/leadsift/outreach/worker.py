@@ -11,8 +11,9 @@ gone (same host) or its heartbeat is older than `stale_after`.
 One process runs several lanes (threads, each with its own claim token, connection to the
 server and transactions): one lane's message is on the wire while another's is checked or
 recorded. Each lane keeps the rule above, so a killed process leaves at most one ambiguous
-message per lane. On SQLite the lanes take turns to write (one process-wide lock: SQLite has
-one writer, and its busy handler would make them wait in sleeps of up to 100 ms).
+message per lane. On SQLite the lanes' writes are grouped by one committer (SQLite has one
+writer); on PostgreSQL each lane holds a connection while it works a claim, and a sent message,
+its event and the next message's re-check are one statement (`delivery.record_sent`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from leadsift.db import Database
@@ -37,11 +39,21 @@ from leadsift.outreach import campaign_repository
 from leadsift.outreach import outbox_repository as outbox
 from leadsift.outreach.campaigns import Sending, composer
 from leadsift.outreach.channels.base import EmailChannel, SendResult, SmsChannel
-from leadsift.outreach.committer import GroupCommitter
+from leadsift.outreach.committer import LaneWrites
 from leadsift.outreach.consent import suppression_secret
-from leadsift.outreach.delivery import Check, Delivery, check, record, send, settle_unsent
+from leadsift.outreach.delivery import (
+    Check,
+    Claim,
+    Delivery,
+    check,
+    has_next_step,
+    record,
+    record_sent,
+    send,
+    settle_unsent,
+    take_claim,
+)  # isort: skip
 from leadsift.outreach.models import OutboxWorker
-from leadsift.outreach.promo import issue_codes
 
 T = TypeVar("T")
 # A connection-level failure (the server is down) sends the rest of the claim back this late.
@@ -113,15 +125,6 @@ def recover(
 
 
 @dataclass
-class _Claim:
-    """Messages claimed together, their promo codes and their contacts' facts by campaign."""
-
-    rows: list[dict[str, Any]]
-    codes: dict[int, str] = field(default_factory=dict)
-    facts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
-
-
-@dataclass
 class _Step:
     """One message of a claim: the next one, the check made, what the channel answered."""
 
@@ -140,6 +143,8 @@ class _Lane:
     channels: dict[str, EmailChannel | SmsChannel] = field(default_factory=dict)
     deliveries: dict[int, Delivery] = field(default_factory=dict)
     last_beat: float = field(default_factory=time.monotonic)
+    # PostgreSQL: the connection the lane holds while it works a claim.
+    held: Connection | None = None
 
 
 class Worker:
@@ -167,21 +172,18 @@ class Worker:
         self._state = threading.Lock()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        self._committer: GroupCommitter | None = None
+        self._writes = LaneWrites(database)
 
-    def _write(self, work: Callable[[Session], T]) -> T:
-        """Run WORK in a committed transaction: grouped with other lanes' on SQLite."""
-        if self._committer is not None:
-            return self._committer.write(work)
-        with self.database.unit_of_work() as session:
-            return work(session)
+    def _write(self, work: Callable[[Session], T], lane: _Lane | None = None) -> T:
+        """Run WORK in a committed transaction: grouped with other lanes' on SQLite, on LANE's
+        connection when it holds one."""
+        return self._writes.write(work, lane.held if lane is not None else None)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> WorkerReport:
         """Work until nothing is due (`once`), MAX_MESSAGES are claimed, or SHOULD_STOP."""
         started = time.perf_counter()
         self._register()
-        if self.database.dialect == "sqlite":
-            self._committer = GroupCommitter(self.database)
+        self._writes.start()
         threads = [
             threading.Thread(target=self._lane, args=(lane,), name=f"leadsift-lane-{i}")
             for i, lane in enumerate(self._lanes)
@@ -199,9 +201,7 @@ class Worker:
         finally:
             for thread in threads:
                 thread.join()
-            if self._committer is not None:
-                self._committer.close()
-                self._committer = None
+            self._writes.close()
             self.report.seconds = round(time.perf_counter() - started, 3)
         if self._errors:
             raise self._errors[0]
@@ -227,10 +227,11 @@ class Worker:
         crashed = False
         try:
             while not self._stop.is_set():
-                claim = self._claim(lane)
-                if claim.rows:
-                    self._work(lane, claim)
-                    continue
+                with self._holding(lane):
+                    claim = self._claim(lane)
+                    if claim.rows:
+                        self._work(lane, claim)
+                        continue
                 if self.options.once or self._budget == 0:
                     break
                 self._beat(lane)
@@ -242,6 +243,15 @@ class Worker:
         finally:
             self._close(lane, crashed=crashed)
 
+    @contextlib.contextmanager
+    def _holding(self, lane: _Lane) -> Iterator[None]:
+        with self._writes.held() as held:
+            lane.held = held
+            try:
+                yield
+            finally:
+                lane.held = None
+
     def _take_budget(self, wanted: int) -> int:
         with self._state:
             if self._budget is None:
@@ -250,30 +260,12 @@ class Worker:
             self._budget -= granted
             return granted
 
-    def _claim(self, lane: _Lane) -> _Claim:
+    def _claim(self, lane: _Lane) -> Claim:
         limit = self._take_budget(self.options.batch)
         if limit == 0:
-            return _Claim([])
-        now = self.clock()
-
-        def claim(session: Session) -> _Claim:
-            claimed = outbox.claim(session, lane.token, now, limit)
-            found = _Claim(claimed)
-            by_campaign: dict[int, list[dict[str, Any]]] = {}
-            for row in claimed:
-                by_campaign.setdefault(int(row["campaign_id"]), []).append(row)
-            campaigns = campaign_repository.campaigns_by_id(session, list(by_campaign))
-            for campaign_id, rows in by_campaign.items():
-                campaign = campaigns[campaign_id]
-                program_id = campaign.promo_program_id
-                program = campaign_repository.program(session, program_id) if program_id else None
-                if program is not None:
-                    found.codes.update(issue_codes(session, program, rows, now))
-                ids = [int(r["contact_id"]) for r in rows]
-                found.facts[campaign_id] = outbox.contact_facts(session, ids, campaign.channel)
-            return found
-
-        found = self._write(claim)
+            return Claim([])
+        found = self._write(partial(take_claim, token=lane.token, now=self.clock(), limit=limit),
+                            lane)  # fmt: skip
         if self._budget is not None and len(found.rows) < limit:
             with self._state:
                 self._budget += limit - len(found.rows)
@@ -289,7 +281,7 @@ class Worker:
                 made = composer(session, campaign, self.sending)
                 return Delivery(campaign, made, suppression_secret(session))
 
-            found = lane.deliveries[campaign_id] = self._write(load)
+            found = lane.deliveries[campaign_id] = self._write(load, lane)
         return found
 
     def _channel(self, lane: _Lane, name: str) -> EmailChannel | SmsChannel:
@@ -300,19 +292,18 @@ class Worker:
             lane.channels[name] = found = made
         return found
 
-    def _check(self, lane: _Lane, session: Session, claim: _Claim, row: dict[str, Any]) -> Check:
+    def _check(self, lane: _Lane, session: Session, *, claim: Claim, row: dict[str, Any]) -> Check:
         campaign_id = int(row["campaign_id"])
         facts = claim.facts[campaign_id].get(int(row["contact_id"]))
         return check(session, lane.deliveries[campaign_id], row, facts, self.clock())
 
-    def _work(self, lane: _Lane, claim: _Claim) -> None:
+    def _work(self, lane: _Lane, claim: Claim) -> None:
         """Each message: the check made in the previous message's transaction (or a short read
         for the first), the send, then one transaction recording it and checking the next."""
         for campaign_id in claim.facts:
             self._delivery(lane, campaign_id)
         rows = claim.rows
-        with self.database.unit_of_work(read_only=True) as session:
-            decided = self._check(lane, session, claim, rows[0])
+        decided = self._writes.read(partial(self._check, lane, claim=claim, row=rows[0]), lane.held)
         for position, row in enumerate(rows):
             step = _Step(row, rows[position + 1] if position + 1 < len(rows) else None, decided)
             if decided.action == "send":
@@ -320,19 +311,22 @@ class Worker:
                 channel = self._channel(lane, delivery.campaign.channel)
                 code = claim.codes.get(int(row["id"]))
                 step.result, step.message_id = send(delivery, row, decided.facts, code, channel)
-            outcome, upcoming = self._write(partial(self._settle, lane, claim, step))
+            if self._sent_alone(lane, step):
+                outcome, upcoming = "sent", self._settle_sent(lane, claim, step)
+            else:
+                outcome, upcoming = self._write(partial(self._settle, lane, claim, step), lane)
             decided = upcoming or decided
             with self._state:
                 self.report.count(outcome)
             if outcome == "server_down":
                 rest = [int(r["id"]) for r in rows[position + 1 :]]
                 self._write(partial(outbox.release, outbox_ids=rest,
-                                    due_at=self.clock() + SERVER_DOWN_DELAY))  # fmt: skip
+                                    due_at=self.clock() + SERVER_DOWN_DELAY), lane)  # fmt: skip
                 break
             self._beat(lane)
 
     def _settle(
-        self, lane: _Lane, claim: _Claim, step: _Step, session: Session
+        self, lane: _Lane, claim: Claim, step: _Step, session: Session
     ) -> tuple[str, Check | None]:
         """Record one message's fate and check the next one, in one transaction."""
         row, now = step.row, self.clock()
@@ -345,7 +339,27 @@ class Worker:
             )
         if step.following is None or outcome == "server_down":
             return outcome, None
-        return outcome, self._check(lane, session, claim, step.following)
+        return outcome, self._check(lane, session, claim=claim, row=step.following)
+
+    def _sent_alone(self, lane: _Lane, step: _Step) -> bool:
+        """Whether `record_sent` records STEP: sent, on PostgreSQL, with no step after it."""
+        sent = lane.held is not None and step.result is not None and step.result.status == "sent"
+        return sent and not has_next_step(lane.deliveries[int(step.row["campaign_id"])], step.row)
+
+    def _settle_sent(self, lane: _Lane, claim: Claim, step: _Step) -> Check | None:
+        """A sent message's record and the next message's re-check, in one statement."""
+        assert lane.held is not None and step.result is not None  # noqa: S101 — _sent_alone
+        following, row = step.following, step.row
+        upcoming = None
+        if following is not None:
+            campaign_id = int(following["campaign_id"])
+            facts = claim.facts[campaign_id].get(int(following["contact_id"]))
+            upcoming = (lane.deliveries[campaign_id], following, facts)
+        return record_sent(
+            lane.held.connection.driver_connection, lane.deliveries[int(row["campaign_id"])], row,
+            result=step.result, message_id=step.message_id, now=self.clock(), following=upcoming,
+            read=partial(self._write, lane=lane),
+        )  # fmt: skip
 
     def _beat(self, lane: _Lane) -> None:
         if time.monotonic() - lane.last_beat < self.options.heartbeat_seconds:
@@ -357,7 +371,7 @@ class Worker:
             outbox.heartbeat(session, lane.token, now)
             return recover(session, now, self.options.stale_after, self._mine)
 
-        ambiguous, released = self._write(beat)
+        ambiguous, released = self._write(beat, lane)
         with self._state:
             self.report.recovered_ambiguous += ambiguous
             self.report.recovered_released += released
