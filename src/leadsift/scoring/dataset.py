@@ -14,14 +14,15 @@ The encodings are plain lists and strings, so a model can be written as JSON (no
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from itertools import repeat
-from typing import Any, Literal, TypeAlias, get_args
+from typing import Any, Literal, TypeAlias, get_args, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -130,6 +131,40 @@ def _days_before(name: str, values: Sequence[Any], reference: datetime) -> Float
     return out
 
 
+class CodedTexts(Sequence[Any]):
+    """A text column stored as codes into its distinct values (a bulk read makes it while the
+    database works): it reads like the list of texts, and encodes without a lookup per row."""
+
+    def __init__(self, codes: npt.NDArray[np.int32], values: Sequence[Any]) -> None:
+        self.codes = codes
+        self.values = values
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None]) -> CodedTexts:
+        """Texts (and None) as codes in order of first appearance."""
+        first: dict[str | None, int] = {}
+        # setdefault keeps each text's first row: codes are then those rows, ranked.
+        rows = np.fromiter(map(first.setdefault, texts, itertools.count()), np.int64, len(texts))
+        starts = np.fromiter(first.values(), np.int64, len(first))
+        codes = np.searchsorted(starts, rows).astype(np.int32)
+        return cls(codes, [texts[int(i)] for i in starts])
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> CodedTexts: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return CodedTexts(self.codes[index], self.values)
+        return self.values[int(self.codes[index])]
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.values.__getitem__, self.codes.tolist())
+
+
 @dataclass(frozen=True)
 class FeatureEncoding:
     """How one feature becomes a float column; `categories` only for category features."""
@@ -164,6 +199,9 @@ class FeatureEncoding:
         """The feature's column: floats with NaN, or category codes."""
         if self.kind != "category":
             return numbers(self.name, self.kind, values, reference)
+        if isinstance(values, CodedTexts):
+            table = [self.encode_one(value, reference) for value in values.values]
+            return np.asarray(table, dtype=np.float64)[values.codes]
         lookup, other = self.lookup, float(self.other_code)
         # dict.get over the values runs in C; only values that are not plain strings (ints, NaN)
         # and so fell to "other" are looked at again in Python.

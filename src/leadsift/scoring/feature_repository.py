@@ -26,6 +26,10 @@ from leadsift.engagement.models import Event
 from leadsift.kit.bulk import is_postgres
 from leadsift.kit.sequences import pieces
 from leadsift.kit.sqljson import epoch_seconds
+from leadsift.scoring.bulk_numbers import no_collection
+from leadsift.scoring.bulk_postgres import postgres_columns
+from leadsift.scoring.bulk_sqlite import sqlite_columns
+from leadsift.scoring.dataset import CodedTexts
 from leadsift.scoring.features import FeatureSource
 from leadsift.segments.repository import WorkspaceSqlFields
 
@@ -66,13 +70,11 @@ def feature_frame(
         )
     if where is not None:
         base = base.where(where)
-    connection = session.connection()
-    rows: list[Any] = []
-    moment = {"now_seconds": now.timestamp()}
-    for query in _for_ids(base, Contact.id, None if contact_ids is None else sorted(contact_ids)):
-        rows.extend(connection.execute(query.order_by(Contact.id), moment).all())
-    width = 4 + len(profile) + len(extras)
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * width
+    columns: list[Sequence[Any]] | None = None
+    if contact_ids is None and where is None and not extras:
+        columns = _everyone(session, base, profile, now.timestamp())
+    if columns is None:
+        columns = _general_columns(session, base, contact_ids, 4 + len(profile) + len(extras), now)
     today = now.date()
     frame = FeatureFrame(np.asarray(columns[0], dtype=np.int64), list(columns[1]))
     for i, source in enumerate(profile):
@@ -81,6 +83,36 @@ def feature_frame(
     frame.extras = {name: list(columns[4 + len(profile) + i]) for i, name in enumerate(extras)}
     _add_event_features(session, frame, [s for s in sources if s.event_type is not None], now)
     return frame
+
+
+def _everyone(
+    session: Session, base: Select[Any], profile: tuple[FeatureSource, ...], now_seconds: float
+) -> list[Sequence[Any]] | None:
+    """Every contact's own features by the engine's fast read (None: the general query)."""
+    if any(s.spec is not None and s.spec.value_type == "date" for s in profile):
+        return None  # dates come back as text there; the general query reads them as dates
+    with no_collection():
+        if is_postgres(session):
+            return postgres_columns(session, base, profile, now_seconds)
+        return sqlite_columns(
+            session, profile, now_seconds, lambda source: profile_value(source, False)
+        )
+
+
+def _general_columns(
+    session: Session,
+    base: Select[Any],
+    contact_ids: Sequence[int] | None,
+    width: int,
+    now: datetime,
+) -> list[Sequence[Any]]:
+    """BASE's columns through the Core connection, one Python object per value."""
+    connection = session.connection()
+    rows: list[Any] = []
+    moment = {"now_seconds": now.timestamp()}
+    for query in _for_ids(base, Contact.id, None if contact_ids is None else sorted(contact_ids)):
+        rows.extend(connection.execute(query.order_by(Contact.id), moment).all())
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 def _for_ids(base: Any, column: Any, contact_ids: Sequence[int] | None) -> Iterator[Any]:
@@ -96,11 +128,12 @@ def _for_ids(base: Any, column: Any, contact_ids: Sequence[int] | None) -> Itera
 def _profile_query(profile: tuple[FeatureSource, ...], postgres: bool) -> Select[Any]:
     """The query of the contacts' own features, built once per set of features (scoring one
     contact as its events arrive would otherwise spend milliseconds building it)."""
-    selected = [_value(source, postgres).label(f"f{i}") for i, source in enumerate(profile)]
+    selected = [profile_value(source, postgres).label(f"f{i}") for i, source in enumerate(profile)]
     return select(Contact.id, Contact.stage, Contact.birth_date, Contact.age, *selected)
 
 
-def _value(source: FeatureSource, postgres: bool) -> ColumnElement[Any]:
+def profile_value(source: FeatureSource, postgres: bool) -> ColumnElement[Any]:
+    """A contact's own feature in SQL (NULL for `age`, computed from two columns)."""
     if source.spec is None:  # age: computed from the birth date or the imported age
         return literal(None)
     value = WorkspaceSqlFields().value(source.spec)
@@ -111,8 +144,10 @@ def _value(source: FeatureSource, postgres: bool) -> ColumnElement[Any]:
     return value
 
 
-def _ages(birth_dates: Sequence[date | None], imported: Sequence[Any], today: date) -> list[Any]:
+def _ages(birth_dates: Sequence[date | None], imported: Sequence[Any], today: date) -> Any:
     """Whole years from the birth date when known, else the imported age (as criteria do)."""
+    if not any(born is not None for born in birth_dates):
+        return imported
     return [
         age if born is None else age_on(born, today)
         for born, age in zip(birth_dates, imported, strict=True)
@@ -125,7 +160,7 @@ def _column(source: FeatureSource, values: Sequence[Any], today: date) -> Any:
     if source.kind == "number":
         # numpy reads None as NaN here, in C.
         return np.asarray(values, dtype=np.float64)
-    return list(values)
+    return values if isinstance(values, CodedTexts) else list(values)
 
 
 def _days_before(value: Any, today: date) -> float:

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -143,7 +144,7 @@ class _Run:
     def __init__(self, learner: _Learner, folds: Folds) -> None:
         self.learner, self.y, self.folds = learner, learner.y, folds
         self.all_rows = np.arange(len(self.y), dtype=np.int64)
-        self.oof = {name: learner.out_of_fold(name, folds) for name in CANDIDATES}
+        self.oof = _out_of_fold(learner, folds)
         self.methods: dict[str, CalibrationMethod] = {}
         self.candidates: dict[str, dict[str, float]] = {}
         for name in CANDIDATES:
@@ -227,6 +228,18 @@ class _Run:
         if name in CALIBRATED:
             return self.calibration(name).apply(scores)
         return sigmoid(scores) if name == "plain_logistic" else scores
+
+
+def _out_of_fold(learner: _Learner, folds: Folds) -> dict[str, FloatArray]:
+    """Every candidate's out-of-fold scores: the regressions and the reference in a second
+    thread while LightGBM trains in this one (its C code, and numpy's, release the GIL).
+    Each computation is the one it was, with the same threads: the same scores, sooner."""
+    others = [name for name in CANDIDATES if name != "lightgbm"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(lambda: {name: learner.out_of_fold(name, folds) for name in others})
+        trees = learner.out_of_fold("lightgbm", folds)
+        found = {"lightgbm": trees, **pending.result()}
+    return {name: found[name] for name in CANDIDATES}
 
 
 def train(data: TrainingData, options: TrainingOptions) -> TrainingOutcome:

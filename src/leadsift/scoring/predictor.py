@@ -81,18 +81,47 @@ class PredictionExplanation:
 Scorer = TreeScorer | LinearScorer
 
 
-class PredictiveModel:
+class ModelFeatures:
+    """The named, typed features a model reads (what finding them in a workspace needs)."""
+
+    def __init__(self, encodings: Sequence[FeatureEncoding]) -> None:
+        self.encodings = tuple(encodings)
+        self.feature_names = [encoding.name for encoding in self.encodings]
+        self.feature_kinds: dict[str, FeatureKind] = {e.name: e.kind for e in self.encodings}
+
+    @classmethod
+    def of_document(cls, document: Any) -> ModelFeatures:
+        """A model document's features alone, unchecked and without its scorer (fast: no
+        LightGBM); any error (KeyError, TypeError, ValueError) means a damaged document."""
+        body = document["model"]
+        return cls([FeatureEncoding.from_document(item) for item in body["features"]])
+
+    def check_schema(self, available: Mapping[str, FeatureKind]) -> None:
+        """ModelSchemaError naming every missing or retyped feature, if any."""
+        problems = [
+            f"{name!r} is missing" if name not in available
+            else f"{name!r} is now a {available[name]} (the model has a {kind})"
+            for name, kind in self.feature_kinds.items()
+            if available.get(name) != kind
+        ]  # fmt: skip
+        if problems:
+            raise ModelSchemaError(
+                "the model was trained on another schema: "
+                + "; ".join(problems)
+                + ". Train the model again."
+            )
+
+
+class PredictiveModel(ModelFeatures):
     """A calibrated model over named, typed features."""
 
     def __init__(
         self, encodings: Sequence[FeatureEncoding], scorer: Scorer, calibration: Calibration
     ) -> None:
-        self.encodings = tuple(encodings)
+        super().__init__(encodings)
         self.scorer = scorer
         self.calibration = calibration
         self.kind = "lightgbm" if isinstance(scorer, TreeScorer) else "logistic"
-        self.feature_names = [encoding.name for encoding in self.encodings]
-        self.feature_kinds: dict[str, FeatureKind] = {e.name: e.kind for e in self.encodings}
 
     def rows(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """How many rows the columns hold (ModelSchemaError if a feature lacks, lengths differ)."""
@@ -184,21 +213,6 @@ class PredictiveModel:
         items.sort(key=lambda item: -abs(item.contribution))
         probability = float(self.calibration.apply(np.array([raw]))[0])
         return PredictionExplanation(probability, raw, base, items, top)
-
-    def check_schema(self, available: Mapping[str, FeatureKind]) -> None:
-        """ModelSchemaError naming every missing or retyped feature, if any."""
-        problems = [
-            f"{name!r} is missing" if name not in available
-            else f"{name!r} is now a {available[name]} (the model has a {kind})"
-            for name, kind in self.feature_kinds.items()
-            if available.get(name) != kind
-        ]  # fmt: skip
-        if problems:
-            raise ModelSchemaError(
-                "the model was trained on another schema: "
-                + "; ".join(problems)
-                + ". Train the model again."
-            )
 
     def to_document(self) -> dict[str, Any]:
         """The JSON-safe document, checksum included."""

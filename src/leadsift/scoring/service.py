@@ -21,8 +21,14 @@ from leadsift.scoring import feature_repository, repository
 from leadsift.scoring.feature_repository import FeatureFrame
 from leadsift.scoring.features import FeatureSource, priorities, source_of
 from leadsift.scoring.models import StoredModel
-from leadsift.scoring.predictor import ModelFileError, ModelSchemaError, PredictiveModel
+from leadsift.scoring.predictor import (
+    ModelFeatures,
+    ModelFileError,
+    ModelSchemaError,
+    PredictiveModel,
+)
 from leadsift.scoring.schemas import ModelView, ScoreRun
+from leadsift.scoring.trees import import_in_background
 from leadsift.segments.fields import field_registry
 
 PROBABILITY_BARS = (0.1, 0.3, 0.5, 0.7)
@@ -78,7 +84,7 @@ def _active_ready(
     return found[0], model, sources
 
 
-def sources_for(session: Session, model: PredictiveModel, what: str) -> list[FeatureSource]:
+def sources_for(session: Session, model: ModelFeatures, what: str) -> list[FeatureSource]:
     """Where each of the model's features is read in this workspace; refused when one is gone."""
     fields: dict[str, FieldSpec] = dict(field_registry(session).fields)
     sources: list[FeatureSource] = []
@@ -133,18 +139,44 @@ def score_everyone(session: Session, now: datetime) -> ScoreRun:
     """Write every contact's probability and priority under the active model."""
     started = time.perf_counter()
     stored = active(session)
-    model = load(session, stored)
-    sources = sources_for(session, model, f"model {stored.id}")
-    frame, probabilities, priorities = _predict(session, model, sources, now, None)
-    rows = list(zip(frame.ids.tolist(), probabilities.tolist(), priorities.tolist(), strict=True))
-    repository.replace_predictions(session, stored.id, now, rows)
+    features = _features(session, stored)
+    sources = sources_for(session, features, f"model {stored.id}")
+    frame = feature_repository.feature_frame(session, sources, now)
+    model = load(session, stored)  # LightGBM was imported meanwhile (see `_features`)
+    probabilities = model.predict(frame.columns) if len(frame.ids) else np.zeros(0)
+    ranks = np.asarray(priorities(probabilities, frame.stages, value_policy(session)), float)
+    repository.replace_predictions(
+        session,
+        stored.id,
+        now,
+        contact_ids=frame.ids,
+        probabilities=probabilities,
+        priorities=ranks,
+    )
+    contacts = len(frame.ids)
     return ScoreRun(
         model_id=stored.id,
-        contacts=len(rows),
-        mean_probability=float(probabilities.mean()) if rows else None,
+        contacts=contacts,
+        mean_probability=float(probabilities.mean()) if contacts else None,
         above={f"{bar:g}": int((probabilities >= bar).sum()) for bar in PROBABILITY_BARS},
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _features(session: Session, stored: StoredModel) -> ModelFeatures:
+    """The stored model's features, read before the model itself when it is not loaded yet:
+    LightGBM is then imported in a thread while the features are read."""
+    with _loaded_lock:
+        found = _loaded.get(_cache_key(session, stored.id, stored.created_at))
+    if found is not None:
+        return found
+    try:
+        features = ModelFeatures.of_document(json.loads(stored.document))
+    except (KeyError, TypeError, ValueError, IndexError):
+        return load(session, stored)  # damaged: loading says how, with its own message
+    if stored.kind == "lightgbm":
+        import_in_background()
+    return features
 
 
 def score_contacts(session: Session, contact_ids: Collection[int], now: datetime) -> int:
