@@ -175,7 +175,7 @@ _SENT_SQL = (  # fixed names and types only: every value is a parameter
     "WITH settled AS (UPDATE outbox_messages SET status = 'sent', reason = NULL, detail = %s, "  # noqa: S608
     "message_id = %s, provider_id = %s, settled_at = %s, claim_token = NULL WHERE id = %s), "
     f"logged AS (INSERT INTO events ({_EVENT_NAMES}) VALUES ({_EVENT_VALUES}) "
-    "ON CONFLICT (dedup_key) DO NOTHING) "
+    "ON CONFLICT (dedup_key) DO NOTHING) "  # nosec B608 — names and types are constants
 )
 _SENT_ONLY_SQL = _SENT_SQL + "SELECT NULL"
 _SENT_AND_RECHECK_SQL = _SENT_SQL + _RECHECK_SQL.format(p="%s")
