@@ -137,7 +137,7 @@ def _record(
             owner = owners.get(("anonymous_id", event.anonymous_id))
         located.append((event, owner))
     fresh = _first_sightings(session, located, outcome)
-    rows = [_row(event, owner, now) for event, owner in fresh]
+    rows = [event_row(event, owner, now) for event, owner in fresh]
     inserted = repository.insert_events(session, rows)
     for event, owner in fresh:
         if event.dedup_key in inserted:
@@ -192,7 +192,8 @@ def _first_sightings(
     return fresh
 
 
-def _row(event: PreparedEvent, owner: int | None, now: datetime) -> dict[str, Any]:
+def event_row(event: PreparedEvent, owner: int | None, now: datetime) -> dict[str, Any]:
+    """The `events` row of a checked EVENT of contact OWNER (None: anonymous), received NOW."""
     row: dict[str, Any] = {
         "type": event.type,
         "contact_id": owner,
@@ -225,7 +226,7 @@ def record_for_contacts(
         )
         if isinstance(item, ItemError):
             raise ValueError(f"a system event is not valid: {item.message}")
-        rows.append(_row(item, contact_id, now))
+        rows.append(event_row(item, contact_id, now))
     return len(repository.insert_events(session, rows))
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadsift.engagement.criteria_fields import EXTRA_FIELDS
 from leadsift.engagement.events import prepare
 from leadsift.engagement.schemas import ItemError
-from leadsift.engagement.service import record_for_contacts
+from leadsift.engagement.service import event_row, record_for_contacts
 from leadsift.errors import InvalidInputError
 from leadsift.outreach import campaign_repository
 from leadsift.outreach import outbox_repository as outbox
@@ -239,19 +238,7 @@ def sent_event_row(
                    future_tolerance=timedelta(minutes=5), region="FR")  # fmt: skip
     if isinstance(item, ItemError):
         raise ValueError(f"a system event is not valid: {item.message}")
-    stored: dict[str, Any] = {
-        "type": item.type,
-        "contact_id": contact_id,
-        "anonymous_id": item.anonymous_id,
-        "occurred_at": item.occurred_at,
-        "received_at": now,
-        "properties": item.properties,
-        "idempotency_key": item.idempotency_key,
-        "dedup_key": item.dedup_key,
-        "payload_hash": item.payload_hash,
-    }
-    stored.update(zip(EXTRA_FIELDS, item.extra, strict=True))
-    return stored
+    return event_row(item, contact_id, now)
 
 
 def record_sent(
