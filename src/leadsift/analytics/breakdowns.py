@@ -14,6 +14,7 @@ from leadsift.analytics import agent_days, cost_repository, funnel, rollups
 from leadsift.analytics import breakdown_repository as sql
 from leadsift.analytics.agent_day_repository import FIGURES
 from leadsift.analytics.funnel import rate
+from leadsift.analytics.naming import natural_key
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 
 _MESSAGE_TYPES: Final = {
@@ -40,7 +41,7 @@ def campaigns(session: Session, *, now: datetime) -> Report:
                     counts[campaign]["revenue"] += amount
     costs = cost_repository.cost_by(session, "campaign")
     rows: list[dict[str, object]] = []
-    for name in sorted(set(counts) | set(costs)):
+    for name in sorted(set(counts) | set(costs), key=natural_key):
         found = counts[name]
         sent = found["sent"]
         rows.append(

@@ -113,7 +113,8 @@ def _draw_funnel(axes: Axes, report: Report, spec: ChartSpec) -> None:
     """One horizontal bar per stage, top to bottom, labelled "stage count · step rate"."""
     stages = [str(row.get(spec.label_key) or "") for row in report.rows]
     counts = _labels(report, spec.value_key)
-    rates = _labels(report, spec.rate_key) if spec.rate_key is not None else None
+    rate_key = spec.rate_key
+    rates = _labels(report, rate_key) if rate_key is not None else None
     widths = _values(report, spec.value_key)
     positions = list(range(len(widths)))
     axes.barh(positions, widths, height=0.7, color=BAR_COLOUR)
@@ -122,7 +123,10 @@ def _draw_funnel(axes: Axes, report: Report, spec: ChartSpec) -> None:
     axes.set_ylim(len(widths) - 0.5, -0.5)  # the first stage on top
     axes.set_axis_off()
     for index, (stage, count) in enumerate(zip(stages, counts, strict=True)):
-        label = f"{stage} {count}" if rates is None else f"{stage} {count} · {rates[index]}"
+        label = f"{stage} {count}"
+        # The first stage has no step rate (nothing before it): its label says none, not "n/a".
+        if rate_key and rates and defined_number(report.rows[index].get(rate_key)) is not None:
+            label = f"{label} · {rates[index]}"
         axes.text(
             max(widths[index], 0.0) + longest * 0.02,
             index,

@@ -12,6 +12,7 @@ from leadsift.analytics import cost_repository as sql
 from leadsift.analytics import funnel_days, rollups
 from leadsift.analytics import purchase_repository as purchases
 from leadsift.analytics.funnel import check_period, rate
+from leadsift.analytics.naming import natural_key
 from leadsift.analytics.rendering import ChartSpec, Column, Report
 from leadsift.analytics.rollup_repository import cursor
 from leadsift.errors import InvalidInputError
@@ -54,7 +55,9 @@ def _by_campaign(session: Session, since: datetime, until: datetime) -> list[dic
     revenue = sql.revenue_by_campaign(session, since, until)
     sends = sql.sends_by_campaign(session, since, until)
     funnel = _funnel_by(session, "touch", since, until)
-    names = sorted(set(costs) | set(revenue) | {n for n in funnel if n != "(none)"})
+    names = sorted(
+        set(costs) | set(revenue) | {n for n in funnel if n != "(none)"}, key=natural_key
+    )
     rows = []
     for name in names:
         conversions, earned = revenue.get(name, (0, 0.0))
@@ -71,7 +74,7 @@ def _by_other(
     funnel = _funnel_by(session, by, since, until)
     bought = _purchases_by(session, by, since, until)
     rows = []
-    for name in sorted(set(costs) | set(funnel) | set(bought)):
+    for name in sorted(set(costs) | set(funnel) | set(bought), key=natural_key):
         conversions, earned = bought.get(name, (0, 0.0))
         figures = (*funnel.get(name, (0, 0, 0, 0)), conversions)
         rows.append(_row(name, costs.get(name, 0.0), None, figures, earned))
