@@ -7,8 +7,9 @@ then writes M events over those contacts directly (executemany on SQLite, COPY o
 the events' indexes are dropped for the load and re-created from their own definitions, then
 `VACUUM ANALYZE` on PostgreSQL, as autovacuum would after a bulk load), and times
 `leadsift score` as a user runs it: the whole command and the `seconds` it reports, a first run
-(which recycles, qualifies and converts many contacts, writing their stage changes with JSON
-explanations) and a second run (the steady state: everyone rescored, few moves).
+(which computes everyone's interest from the events, and recycles, qualifies and converts many
+contacts, writing their stage changes with JSON explanations) and a second run (the steady
+state: everyone rescored from the interest sums the first stored, few moves).
 
 Event mix (deterministic, seed 5): 30 % of the contacts have no event; the others get a
 skewed number of them (most a handful, a few hundreds); 81.5 % page views (paths /, /menu,
@@ -18,9 +19,11 @@ skewed number of them (most a handful, a few hundreds); 81.5 % page views (paths
 Prints the machine, the data sizes and the figures; writes them as JSON to bench/out/.
 
     python bench/score.py [--contacts 1000000] [--events 5000000] [--backends sqlite,postgresql]
-                          [--statements] [--profile] [--keep] [--reuse]
+                          [--between 0] [--statements] [--profile] [--keep] [--reuse]
 
---statements times each SQL statement of the two runs (SQLAlchemy cursor events in the child);
+--between N stores N more events between the two runs (indexes in place, not rescored: the
+second run finds them past the event id its first run took in); --statements times each SQL
+statement of the two runs (SQLAlchemy cursor events in the child);
 --profile writes a pyinstrument profile of each run to bench/out/; --keep keeps a snapshot of
 the loaded database (bench_score_snapshot, or score.db.snapshot) that --reuse starts from.
 """
@@ -502,6 +505,30 @@ def describe(url: str) -> dict[str, Any]:
     }
 
 
+def append_events(url: str, count: int) -> None:
+    """COUNT more events over the last 90 days, stored with the indexes in place and without
+    their rescoring (as a direct load, or a crash before the rescoring, leaves them)."""
+    sqlite = url.startswith("sqlite")
+    ids = [row[0] for row in sql(url, "SELECT id FROM contacts ORDER BY id")]
+    rows = list(event_rows(ids, count, datetime.now(UTC), seed=6, sqlite=sqlite))
+    marks = ", ".join("?" for _ in EVENT_COLUMNS)
+    statement = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    if sqlite:
+        connection = sqlite3.connect(SQLITE_PATH, isolation_level=None)
+        connection.execute("BEGIN")
+        connection.executemany(statement, rows)
+        connection.execute("COMMIT")
+        connection.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+        copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+        with connection.cursor().copy(copy_sql) as copy:
+            for row in rows:
+                copy.write("\t".join(_copy_value(v) for v in row) + "\n")
+
+
 def bench_backend(name: str, url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Build (or restore) the data, then the two timed runs."""
     now = datetime.now(UTC)
@@ -513,6 +540,8 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, work: Path) -> 
     result: dict[str, Any] = {"backend": name, "server": server(url), **built, **describe(url)}
     result["load_average"] = [os.getloadavg()[0]]
     result["first"] = score_run(url, f"{name}_first", args)
+    if args.between:
+        append_events(url, args.between)
     result["second"] = score_run(url, f"{name}_second", args)
     result["load_average"].append(os.getloadavg()[0])
     return result
@@ -560,6 +589,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per command")
     parser.add_argument("--statements", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--between", type=int, default=0, help="events stored between the runs, not rescored"
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true")
     args = parser.parse_args()

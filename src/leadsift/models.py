@@ -7,6 +7,7 @@ from leadsift.agents import models as agents_models
 from leadsift.analytics import models as analytics_models
 from leadsift.contacts import models as contacts_models
 from leadsift.engagement import models as engagement_models
+from leadsift.interest import models as interest_models
 from leadsift.jobs import models as jobs_models
 from leadsift.kit.orm import Base
 from leadsift.outreach import models as outreach_models
@@ -23,6 +24,7 @@ __all__ = [
     "analytics_models",
     "contacts_models",
     "engagement_models",
+    "interest_models",
     "jobs_models",
     "metadata",
     "outreach_models",

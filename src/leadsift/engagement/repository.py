@@ -6,17 +6,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from leadsift.contacts.models import ContactScore
 from leadsift.engagement import bulk_repository as bulk
 from leadsift.engagement.models import Event, TrackedLink, VisitorLink
-from leadsift.kit.bulk import is_postgres
+from leadsift.kit.bulk import dialect_insert, is_postgres
+from leadsift.kit.clock import utcnow
 from leadsift.kit.sequences import pieces
 
 # Core columns, not ORM attributes: this runs for every group of API requests, and an ORM
 # select costs several times more Python than the query itself.
 _LINKS = VisitorLink.__table__.c
+_SCORES = cast(Table, ContactScore.__table__)
 
 
 def contact_ids_by(session: Session, kind: str, values: Sequence[Any]) -> dict[Any, int]:
@@ -74,7 +77,22 @@ def stitch(session: Session, anonymous_id: str, contact_id: int) -> int:
         .values(contact_id=contact_id)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount  # type: ignore[attr-defined, no-any-return]
+    stitched: int = session.execute(statement).rowcount  # type: ignore[attr-defined]
+    if stitched:
+        _mark_for_rescoring(session, contact_id)
+    return stitched
+
+
+def _mark_for_rescoring(session: Session, contact_id: int) -> None:
+    """Mark the contact's stored interest sums as no longer holding, in the transaction that
+    gave it events (their ids are old: `leadsift score` would not see them as new): the next
+    run computes it from its events, whether or not a rescoring follows this one."""
+    statement = dialect_insert(session)(_SCORES).values(
+        contact_id=contact_id, interest=0.0, scored_at=utcnow(), sums_epoch=None
+    )
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["contact_id"], set_={"sums_epoch": None})
+    )
 
 
 def timeline(

@@ -8,7 +8,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Float, Table, and_, case, delete, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
@@ -26,6 +38,7 @@ from leadsift.interest.decay import (
     InterestModel,
     InterestRuleSpec,
 )
+from leadsift.interest.sums import STORED_COLUMNS, clamped, model_key, storable, sums_columns
 from leadsift.kit.bulk import dialect_insert
 from leadsift.kit.sequences import pieces
 from leadsift.kit.sqljson import epoch_seconds
@@ -58,13 +71,6 @@ def rule_condition(rule: InterestRuleSpec, moment: Moment, events: FromClause | 
     if rule.where is not None:
         condition = and_(condition, to_sql(rule.where, EventSqlFields(events), moment))
     return condition
-
-
-def _clamped(total: Any, rule: InterestRuleSpec) -> Any:
-    if rule.cap is None:
-        return total
-    limit = literal(float(rule.cap), Float())
-    return case((total > limit, limit), (total < -limit, -limit), else_=total)
 
 
 def _weight(model: InterestModel, now: datetime, events: FromClause) -> Any:
@@ -109,11 +115,16 @@ def interest_query(model: InterestModel, now: datetime, contact_ids: Sequence[in
 
 
 def _with_total(per_rule: Any, model: InterestModel) -> Any:
-    """(contact_id, interest) from the per-rule sums: each clamped to its cap, then added."""
+    """(contact_id, interest, what is stored of the sums) from the per-rule sums: the interest
+    is each rule's sum clamped to its cap, then added."""
     total: Any = literal(0.0, Float())
     for rule in model.rules:
-        total = total + _clamped(per_rule.c[f"rule_{rule.index}"] * rule.points, rule)
-    return select(per_rule.c.contact_id, total.label("interest"))
+        total = total + clamped(per_rule.c[f"rule_{rule.index}"] * rule.points, rule)
+    return select(
+        per_rule.c.contact_id,
+        total.label("interest"),
+        *sums_columns(per_rule, model),
+    )
 
 
 def _grouped(
@@ -122,9 +133,12 @@ def _grouped(
     now: datetime,
     events: FromClause,
     scope: Sequence[Any],
+    *,
+    span: bool = True,
 ) -> Any:
-    """(contact_id, rule_i, …): the decayed total of each of RULES per contact, over the rows
-    of EVENTS (`events` or an alias of it) within SCOPE."""
+    """(contact_id, rule_i, …, oldest_at, newest_at): the decayed total of each of RULES per
+    contact, over the rows of EVENTS (`events` or an alias of it) within SCOPE, and the span of
+    those rows (unless not SPAN)."""
     moment = Moment(now)
     weight = _weight(model, now, events)
     shares = {
@@ -135,14 +149,22 @@ def _grouped(
     }
     if not isinstance(events, _TableScan):
         sums = [func.sum(share).label(name) for name, share in shares.items()]
-        grouped = select(events.c.contact_id, *sums).where(*scope)
+        spans = _span(events.c.occurred_at) if span else []
+        grouped = select(events.c.contact_id, *sums, *spans).where(*scope)
         return grouped.group_by(events.c.contact_id).subquery()
     # Each event's share per rule first (a subquery SQLite runs as a co-routine): the sort of
     # the grouping then carries numbers, not the events' JSON.
     labelled = [share.label(name) for name, share in shares.items()]
-    rows = select(events.c.contact_id, *labelled).where(*scope).offset(0).subquery()
+    read = [events.c.contact_id, *([events.c.occurred_at] if span else []), *labelled]
+    rows = select(*read).where(*scope).offset(0).subquery()
     sums = [func.sum(rows.c[name]).label(name) for name in shares]
-    return select(rows.c.contact_id, *sums).group_by(rows.c.contact_id).subquery()
+    grouped = select(rows.c.contact_id, *sums, *(_span(rows.c.occurred_at) if span else []))
+    return grouped.group_by(rows.c.contact_id).subquery()
+
+
+def _span(occurred_at: Any) -> list[Any]:
+    """The oldest and newest event of the group (stored beside the sums)."""
+    return [func.min(occurred_at).label("oldest_at"), func.max(occurred_at).label("newest_at")]
 
 
 def _everyone_sums(session: Session, model: InterestModel, now: datetime) -> tuple[Any, bool]:
@@ -178,12 +200,14 @@ def _everyone_sums(session: Session, model: InterestModel, now: datetime) -> tup
         scan.c.contact_id.is_not(None),
         or_(*(rule_condition(rule, moment, scan) for rule in off_index)),
     ]
-    by_scan = _grouped(off_index, model, now, scan, matching)
+    by_scan = _grouped(off_index, model, now, scan, matching, span=False)  # by_index has it
     names = [f"rule_{rule.index}" for rule in off_index]
     zero = literal(0.0, Float())
     columns = [
         *(by_index.c[f"rule_{rule.index}"] for rule in on_index),
         *(func.coalesce(by_scan.c[name], zero).label(name) for name in names),
+        by_index.c.oldest_at,
+        by_index.c.newest_at,
     ]
     joined = by_index.outerjoin(by_scan, by_index.c.contact_id == by_scan.c.contact_id)
     return select(by_index.c.contact_id, *columns).select_from(joined).subquery(), True
@@ -203,28 +227,38 @@ _VACUUMED_EVENTS = text(
 )
 
 
-def _insert_scores(session: Session, computed: Any, now: datetime) -> None:
-    """Write (contact_id, interest) rows of COMPUTED, in contact order (appends to the key),
-    with each contact's last event and purchase flag.
+def _insert_scores(session: Session, computed: Any, now: datetime, model: InterestModel) -> None:
+    """Write the rows of COMPUTED (contact_id, interest, the stored sums) as of NOW, in contact
+    order (appends to the key), with each contact's last event and purchase flag.
 
     An upsert: on PostgreSQL another transaction (the API scoring the same contact as events
     arrive) may insert a contact's row between this one's DELETE and INSERT; the later value
     wins instead of a unique violation.
     """
     # With the contact's activity beside it (remarketing reads the scores alone).
+    stored = [name for name in STORED_COLUMNS if name in computed.c]
+    at = literal(now, ContactScore.scored_at.type)
+    # No moment for sums that are not all stored: computed from the events at every run.
+    sums_at = literal(now.timestamp() if storable(model) else None, Float())
     rows = (
         select(
             computed.c.contact_id,
             computed.c.interest,
-            literal(now, ContactScore.scored_at.type),
+            at,
             ContactActivity.last_event_at,
             ContactActivity.bought,
+            sums_at,
+            literal(model_key(model), BigInteger()),
+            *(computed.c[name] for name in stored),
         )
         .select_from(computed)
         .outerjoin(ContactActivity, ContactActivity.contact_id == computed.c.contact_id)
         .order_by(computed.c.contact_id)
     )
-    columns = ["contact_id", "interest", "scored_at", "last_event_at", "bought"]
+    columns = [
+        *("contact_id", "interest", "scored_at", "last_event_at", "bought"),
+        *("sums_epoch", "model_key", *stored),
+    ]
     statement = dialect_insert(session)(_SCORES).from_select(columns, rows)
     statement = statement.on_conflict_do_update(
         index_elements=["contact_id"],
@@ -243,7 +277,17 @@ def write_interest(
     for piece in pieces(contact_ids):
         session.execute(delete(ContactScore).where(ContactScore.contact_id.in_(list(piece))))
         if model is not None and model.rules:
-            _insert_scores(session, interest_query(model, now, piece).subquery(), now)
+            _insert_scores(session, interest_query(model, now, piece).subquery(), now, model)
+
+
+def prepare_bulk(session: Session) -> bool:
+    """Settings for a pass over everyone (PostgreSQL: no JIT, memory to hash in); whether the
+    session talks to PostgreSQL."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        for setting in _BULK_SETTINGS:
+            session.execute(text(setting))
+    return postgres
 
 
 def _write_everyone(session: Session, model: InterestModel | None, now: datetime) -> None:
@@ -252,10 +296,7 @@ def _write_everyone(session: Session, model: InterestModel | None, now: datetime
     DELETE + INSERT rather than TRUNCATE: TRUNCATE would be ~1 s faster on PostgreSQL at 1M
     rows but locks `contact_scores` against readers until the commit and is not MVCC-safe.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        for setting in _BULK_SETTINGS:
-            session.execute(text(setting))
+    postgres = prepare_bulk(session)
     session.execute(delete(ContactScore))  # ORM: drops the rows from the session's map too
     if model is None or not model.rules:
         return
@@ -265,7 +306,7 @@ def _write_everyone(session: Session, model: InterestModel | None, now: datetime
         # The index sums stream in contact order only if PostgreSQL may not hash them instead
         # (its cost model prefers a hash of 5M rows: 3x slower here).
         session.execute(text("SET LOCAL enable_hashagg = off"))
-    _insert_scores(session, _with_total(sums, model).subquery(), now)
+    _insert_scores(session, _with_total(sums, model).subquery(), now, model)
     if streamed:
         session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
 
