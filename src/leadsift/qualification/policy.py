@@ -144,14 +144,23 @@ def _amount(event: Mapping[str, Any]) -> Any:
     return properties.get("amount", properties.get("revenue"))
 
 
-def recycle(policy: CompiledPolicy, contact: Mapping[str, Any], now: datetime) -> Move:
-    """The move of a silent lead to `unqualified` (`no_interest`)."""
+def recycles(
+    policy: CompiledPolicy, contacts: Sequence[Mapping[str, Any]], now: datetime
+) -> list[Move]:
+    """The moves of silent leads to `unqualified`, with what they share formatted once
+    (`format_duration` per lead cost 0.4 s per 100,000)."""
+    if not contacts:
+        return []
     assert policy.recycle_after is not None  # noqa: S101 — only called when it is set
-    explanation = {
-        "recycle_after": format_duration(policy.recycle_after),
-        "lead_since": contact["stage_changed_at"].isoformat()
-        if contact.get("stage_changed_at")
-        else None,
-        "no_interest_since": (now - policy.recycle_after).isoformat(),
-    }
-    return Move(contact["id"], Stage.LEAD, Stage.UNQUALIFIED, "no_interest", explanation)
+    after = format_duration(policy.recycle_after)
+    since = (now - policy.recycle_after).isoformat()
+    moves = []
+    for contact in contacts:
+        changed_at = contact.get("stage_changed_at")
+        explanation = {
+            "recycle_after": after,
+            "lead_since": changed_at.isoformat() if changed_at else None,
+            "no_interest_since": since,
+        }
+        moves.append(Move(contact["id"], Stage.LEAD, Stage.UNQUALIFIED, "no_interest", explanation))
+    return moves

@@ -36,7 +36,7 @@ from leadsift.qualification.policy import (
     compile_policy,
     conversion,
     promotion,
-    recycle,
+    recycles,
 )
 from leadsift.qualification.schemas import ScoreSummary
 from leadsift.qualification.stages import check_transition
@@ -139,9 +139,7 @@ def apply_policy(
         lambda: _promotions(session, policy, now, contact_ids),
     ]
     if recycle_leads:
-        steps.append(
-            lambda: [recycle(policy, c, now) for c in sql.recycle_candidates(session, policy, now)]
-        )
+        steps.append(lambda: recycles(policy, sql.recycle_candidates(session, policy, now), now))
     for step in steps:  # each reads the stages the previous one wrote
         moves = _checked(step())
         sql.apply_moves(session, moves, policy, now)

@@ -165,6 +165,22 @@ class CodedTexts(Sequence[Any]):
         return map(self.values.__getitem__, self.codes.tolist())
 
 
+class CategoryCodes:
+    """A category column read already coded by a model's encoding: 0 … k−1 for its kept
+    values, k for any other value, k+1 for a missing one (PostgreSQL's bulk read codes texts
+    on the server). Only the encoding with these very `categories` reads it."""
+
+    def __init__(self, codes: npt.NDArray[np.int32], categories: Sequence[str]) -> None:
+        self.codes = codes
+        self.categories = tuple(categories)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: slice) -> CategoryCodes:
+        return CategoryCodes(self.codes[index], self.categories)
+
+
 @dataclass(frozen=True)
 class FeatureEncoding:
     """How one feature becomes a float column; `categories` only for category features."""
@@ -199,6 +215,10 @@ class FeatureEncoding:
         """The feature's column: floats with NaN, or category codes."""
         if self.kind != "category":
             return numbers(self.name, self.kind, values, reference)
+        if isinstance(values, CategoryCodes):
+            if values.categories != self.categories:
+                raise ValueError(f"{self.name!r} was coded for other categories")
+            return values.codes.astype(np.float64)
         if isinstance(values, CodedTexts):
             table = [self.encode_one(value, reference) for value in values.values]
             return np.asarray(table, dtype=np.float64)[values.codes]
@@ -297,7 +317,8 @@ def encode(
 ) -> FloatArray:
     """The model matrix (rows × features, Fortran order: built column by column)."""
     rows = len(columns[encodings[0].name]) if encodings else 0
-    if rows <= FEW_ROWS:
+    coded = any(isinstance(columns[encoding.name], CategoryCodes) for encoding in encodings)
+    if rows <= FEW_ROWS and not coded:
         few = [
             [encoding.encode_one(columns[encoding.name][row], reference) for encoding in encodings]
             for row in range(rows)

@@ -141,7 +141,8 @@ def score_everyone(session: Session, now: datetime) -> ScoreRun:
     stored = active(session)
     features = _features(session, stored)
     sources = sources_for(session, features, f"model {stored.id}")
-    frame = feature_repository.feature_frame(session, sources, now)
+    kept = {e.name: e.categories for e in features.encodings if e.kind == "category"}
+    frame = feature_repository.feature_frame(session, sources, now, categories=kept)
     model = load(session, stored)  # LightGBM was imported meanwhile (see `_features`)
     probabilities = model.predict(frame.columns) if len(frame.ids) else np.zeros(0)
     ranks = np.asarray(priorities(probabilities, frame.stages, value_policy(session)), float)
