@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from leadsift.agents.round_robin import Member, distribute
+from leadsift.agents.round_robin import Member, _turns, distribute
 
 
 def test_weights_2_1_1_give_exact_shares_over_1000_items() -> None:
@@ -142,3 +142,35 @@ def test_splitting_a_run_never_changes_the_sequence(
     first, state = distribute(split, members, {})
     second, _ = distribute(rest, members, state)
     assert first + second == once
+
+
+@given(
+    weight=st.integers(min_value=1, max_value=5),
+    members=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.one_of(st.none(), st.integers(min_value=-1, max_value=30)),
+            st.integers(min_value=-40, max_value=40),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    count=st.integers(min_value=0, max_value=300),
+)
+def test_equal_weights_take_the_heap_and_pick_as_the_general_rule(
+    weight: int, members: list[tuple[bool, int | None, int]], count: int
+) -> None:
+    rotation = [
+        Member(user_id, weight=weight, available=available, capacity_left=capacity)
+        for user_id, (available, capacity, _) in enumerate(members, start=1)
+    ]
+    state = {str(user_id): lag for user_id, (_, _, lag) in enumerate(members, start=1)}
+    current = {member.user_id: state[str(member.user_id)] for member in rotation}
+    remaining = {
+        m.user_id: None if m.capacity_left is None else max(m.capacity_left, 0) for m in rotation
+    }
+    eligible = [m for m in rotation if m.available and remaining[m.user_id] != 0]
+    expected = _turns(count, eligible, current, remaining)
+    picks, final = distribute(count, rotation, state)
+    assert picks == expected
+    assert final == {str(user_id): lag for user_id, lag in current.items()}

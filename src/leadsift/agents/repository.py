@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, case, delete, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from leadsift.access.models import ContactOwner
 from leadsift.agents.models import RoundRobinPosition
 from leadsift.contacts.models import Contact, ContactPrediction, ContactScore
-from leadsift.kit.bulk import dialect_insert
+from leadsift.kit.bulk import dialect_insert, driver_connection, is_postgres
 from leadsift.kit.sequences import pieces
 from leadsift.qualification.stages import Stage
 
@@ -20,28 +20,43 @@ NO_RULE = -1
 # Ranks of contacts the model scored sit above any fit + interest: the queue takes predicted
 # prospects first, by priority, then the others by points (two scales never compared).
 PREDICTED = 1e12
+# The rank's own names for the two tables: a rule's condition reads scores and predictions in
+# subqueries of its own, which must not correlate with the rank's joins.
+_PREDICTION = aliased(ContactPrediction, name="rank_prediction")
+_SCORE = aliased(ContactScore, name="rank_score")
+OWNER_COLUMNS: Final = (
+    "contact_id", "user_id", "team_id", "rule", "assigned_by", "assigned_at", "queue_rank",
+)  # fmt: skip
+
+
+def _rank_value() -> Any:
+    """The call-order rank of a contact row joined by `_ranked` (NULL if not a prospect)."""
+    points = func.coalesce(Contact.fit, 0) + func.coalesce(_SCORE.interest, 0)
+    return case(
+        (Contact.stage != Stage.QUALIFIED.value, None),
+        (_PREDICTION.priority.is_not(None), PREDICTED + _PREDICTION.priority),
+        else_=points,
+    )
+
+
+def _ranked(query: Any) -> Any:
+    """QUERY (over contacts) joined to what the rank reads."""
+    return query.outerjoin(_PREDICTION, _PREDICTION.contact_id == Contact.id).outerjoin(
+        _SCORE, _SCORE.contact_id == Contact.id
+    )
 
 
 def _rank() -> Any:
     """The call-order rank of the owner row's contact, as a scalar subquery (NULL if closed)."""
-    points = func.coalesce(Contact.fit, 0) + func.coalesce(ContactScore.interest, 0)
-    value = case(
-        (Contact.stage != Stage.QUALIFIED.value, None),
-        (ContactPrediction.priority.is_not(None), PREDICTED + ContactPrediction.priority),
-        else_=points,
-    )
-    return (
-        select(value)
-        .select_from(Contact)
-        .outerjoin(ContactPrediction, ContactPrediction.contact_id == Contact.id)
-        .outerjoin(ContactScore, ContactScore.contact_id == Contact.id)
-        .where(Contact.id == ContactOwner.contact_id)
-        .scalar_subquery()
-    )
+    query = select(_rank_value()).select_from(Contact)
+    return _ranked(query).where(Contact.id == ContactOwner.contact_id).scalar_subquery()
 
 
 def refresh_ranks(session: Session, contact_ids: Collection[int] | None) -> None:
     """Recompute the call order of these contacts' owner rows (all of them with None)."""
+    if is_postgres(session):
+        _refresh_ranks_postgres(session, contact_ids)
+        return
     statement = (
         update(ContactOwner).values(queue_rank=_rank()).execution_options(synchronize_session=False)
     )
@@ -52,11 +67,32 @@ def refresh_ranks(session: Session, contact_ids: Collection[int] | None) -> None
         session.execute(statement.where(ContactOwner.contact_id.in_(piece)))
 
 
+def _refresh_ranks_postgres(session: Session, contact_ids: Collection[int] | None) -> None:
+    """PostgreSQL: one join (a correlated subquery per row took 30 µs a row), and only rows
+    whose rank moved are written (each write is a new row version and five index entries)."""
+    ranks = _ranked(select(Contact.id.label("id"), _rank_value().label("rank"))).subquery()
+    statement = (
+        update(ContactOwner)
+        .where(
+            ContactOwner.contact_id == ranks.c.id,
+            ContactOwner.queue_rank.is_distinct_from(ranks.c.rank),
+        )
+        .values(queue_rank=ranks.c.rank)
+        .execution_options(synchronize_session=False)
+    )
+    if contact_ids is None:
+        session.execute(statement)
+        return
+    for piece in pieces(sorted(contact_ids)):
+        session.execute(statement.where(ContactOwner.contact_id.in_(piece)))
+
+
 def waiting_prospects(
     session: Session, conditions: Sequence[ColumnElement[bool]], contact_ids: Collection[int] | None
-) -> list[tuple[int, int]]:
-    """(contact id, index of the first matching condition or NO_RULE) of qualified prospects
-    without an owner, longest qualified first; CONTACT_IDS limits the search."""
+) -> list[tuple[int, int, float | None]]:
+    """(contact id, index of the first matching condition or NO_RULE, call-order rank) of
+    qualified prospects without an owner, longest qualified first; CONTACT_IDS limits the
+    search."""
     rule = (
         case(*((condition, index) for index, condition in enumerate(conditions)), else_=NO_RULE)
         if conditions
@@ -64,25 +100,68 @@ def waiting_prospects(
     )
     owned = select(ContactOwner.contact_id).where(ContactOwner.contact_id == Contact.id)
     query = (
-        select(Contact.id, rule)
+        _ranked(select(Contact.id, rule, _rank_value()).select_from(Contact))
         .where(Contact.stage == Stage.QUALIFIED.value, ~owned.exists())
         .order_by(Contact.stage_changed_at, Contact.id)
     )
     if contact_ids is None:
-        return [(int(i), int(r)) for i, r in session.execute(query)]
-    found: list[tuple[int, int]] = []
+        return [(int(i), int(r), rank) for i, r, rank in session.execute(query)]
+    found: list[tuple[int, int, float | None]] = []
     for piece in pieces(sorted(contact_ids)):
-        found += [(int(i), int(r)) for i, r in session.execute(query.where(Contact.id.in_(piece)))]
+        rows = session.execute(query.where(Contact.id.in_(piece)))
+        found += [(int(i), int(r), rank) for i, r, rank in rows]
     found.sort(key=lambda row: row[0])
     return found
 
 
-def add_owners(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Give contacts their owner (a contact that has one keeps it)."""
+def add_owners(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Give contacts their owner and call order (OWNER_COLUMNS; a contact that has an owner
+    keeps it); how many were given one."""
+    session.flush()  # written below the ORM: its pending changes go first
+    # In key order: the primary key and the contacts' rows (read by the foreign key's check)
+    # are then visited in order, not at random (PostgreSQL: 100,000 rows 3.9 → 3.1 s).
+    rows = sorted(rows, key=lambda row: int(row["contact_id"]))
+    if is_postgres(session):
+        return _add_owners_postgres(session, rows)
     insert = dialect_insert(session)
     statement = insert(ContactOwner).on_conflict_do_nothing(index_elements=["contact_id"])
+    connection, added = session.connection(), 0
     for piece in pieces(list(rows), 5_000):
-        session.execute(statement, list(piece))
+        added += connection.execute(statement, list(piece)).rowcount
+    return added
+
+
+_COPY_OWNERS: Final = f"COPY contact_owners ({', '.join(OWNER_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_OWNER_TYPES: Final = ("int8", "int8", "int8", "text", "text", "timestamptz", "float8")
+# Columns bound as arrays in binary (their types named: a column of NULLs has none of its own).
+_UNNEST_OWNERS: Final = (
+    f"INSERT INTO contact_owners ({', '.join(OWNER_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608  # nosec B608 — names and types are constants, values bound
+    + ", ".join(f"%b::{name}[]" for name in _OWNER_TYPES)
+    + ") ON CONFLICT (contact_id) DO NOTHING"
+)
+
+
+def _add_owners_postgres(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """PostgreSQL: COPY (the ORM's statement per row cost 50 µs a row, half of it in Python);
+    when a contact was given an owner meanwhile (the COPY fails on the primary key), undone and
+    written again by one `INSERT … SELECT unnest(arrays) ON CONFLICT DO NOTHING`."""
+    from psycopg.errors import UniqueViolation  # noqa: PLC0415 - PostgreSQL only
+
+    with driver_connection(session).cursor() as cursor:
+        cursor.execute("SAVEPOINT leadsift_owners_copy")
+        try:
+            with cursor.copy(_COPY_OWNERS) as copy:
+                copy.set_types(list(_OWNER_TYPES))
+                for row in rows:
+                    copy.write_row([row[name] for name in OWNER_COLUMNS])
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT leadsift_owners_copy")
+            cursor.execute(_UNNEST_OWNERS, [[row[name] for row in rows] for name in OWNER_COLUMNS])
+            added = int(cursor.rowcount)
+        else:
+            added = len(rows)
+        cursor.execute("RELEASE SAVEPOINT leadsift_owners_copy")
+    return added
 
 
 def set_owner(session: Session, contact_id: int, values: dict[str, Any]) -> None:

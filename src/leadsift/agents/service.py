@@ -45,6 +45,7 @@ class _Run:
     loads: dict[int, int]
     now: datetime
     playbook: str
+    ranks: dict[int, float | None] = field(default_factory=dict)  # call order of the waiting
     rows: list[dict[str, object]] = field(default_factory=list)
     by_owner: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[str] = field(default_factory=Counter)
@@ -52,27 +53,30 @@ class _Run:
     states: dict[str, dict[str, int]] = field(default_factory=dict)
     unassigned: list[int] = field(default_factory=list)
 
-    def give(self, contact_id: int, owner: User | Team, rule: str) -> None:
-        """Record that CONTACT_ID goes to OWNER by RULE."""
+    def give(self, contact_ids: list[int], owner: User | Team, rule: str) -> None:
+        """Record that CONTACT_IDS go to OWNER by RULE."""
         is_user = isinstance(owner, User)
         name = owner.name if is_user else f"team:{owner.name}"
-        self.rows.append(
+        user_id, team_id = (owner.id, None) if is_user else (None, owner.id)
+        playbook, ranks = f"playbook:{self.playbook}", self.ranks
+        self.rows += [
             {
                 "contact_id": contact_id,
-                "user_id": owner.id if is_user else None,
-                "team_id": None if is_user else owner.id,
+                "user_id": user_id,
+                "team_id": team_id,
                 "rule": rule,
-                "assigned_by": f"playbook:{self.playbook}",
+                "assigned_by": playbook,
                 "assigned_at": self.now,
+                "queue_rank": ranks.get(contact_id),
             }
-        )
-        if is_user:
-            self.loads[owner.id] = self.loads.get(owner.id, 0) + 1
-        self.by_owner[name] += 1
-        self.by_rule[rule] += 1
+            for contact_id in contact_ids
+        ]
+        if user_id is not None:
+            self.loads[user_id] = self.loads.get(user_id, 0) + len(contact_ids)
+        self.by_owner[name] += len(contact_ids)
+        self.by_rule[rule] += len(contact_ids)
         shown = self.examples.setdefault(name, [])
-        if len(shown) < _EXAMPLES:
-            shown.append(contact_id)
+        shown += contact_ids[: _EXAMPLES - len(shown)]
 
 
 def _policy(session: Session) -> tuple[str, AssignmentPolicy] | None:
@@ -142,15 +146,13 @@ def _available(user: User, now: datetime) -> bool:
 def _hand_out(run: _Run, ids: list[int], label: str, target: AssignTo) -> list[int]:
     """Give IDS to TARGET; the ids nobody could take."""
     if target.team is not None:
-        for contact_id in ids:
-            run.give(contact_id, run.teams[target.team], label)
+        run.give(ids, run.teams[target.team], label)
         return []
     if target.user is not None:
         user = run.users[target.user]
         if not _available(user, run.now):
             return ids
-        for contact_id in ids:
-            run.give(contact_id, user, label)
+        run.give(ids, user, label)
         return []
     return _round_robin(run, ids, label, target)
 
@@ -187,19 +189,23 @@ def _round_robin(run: _Run, ids: list[int], label: str, target: AssignTo) -> lis
     key = _key(run, label, pool)
     picks, new_state = distribute(len(ids), members, run.states.get(key, {}))
     run.states[key] = new_state
-    left_over = []
+    # Each one's prospects given at once, in the order the round robin first picked them.
+    dealt: dict[int | None, list[int]] = {}
     for contact_id, user_id in zip(ids, picks, strict=True):
-        if user_id is None:
-            left_over.append(contact_id)
-        else:
-            run.give(contact_id, by_id[user_id], label)
-    return left_over
+        dealt.setdefault(user_id, []).append(contact_id)
+    for user_id, given in dealt.items():
+        if user_id is not None:
+            run.give(given, by_id[user_id], label)
+    return dealt.get(None, [])
 
 
-def _decide(run: _Run, policy: AssignmentPolicy, waiting: list[tuple[int, int]]) -> None:
+def _decide(
+    run: _Run, policy: AssignmentPolicy, waiting: list[tuple[int, int, float | None]]
+) -> None:
     groups: dict[int, list[int]] = {}
-    for contact_id, index in waiting:
+    for contact_id, index, rank in waiting:
         groups.setdefault(index, []).append(contact_id)
+        run.ranks[contact_id] = rank
     leftover: list[int] = list(groups.pop(repository.NO_RULE, []))
     for index, rule in enumerate(policy.rules):
         ids = groups.get(index, [])
@@ -236,8 +242,10 @@ def assign(
         run.states[key] = repository.round_robin_state(session, key)
     _decide(run, policy, waiting)
     if not dry_run and run.rows:
-        repository.add_owners(session, run.rows)
-        repository.refresh_ranks(session, [int(str(row["contact_id"])) for row in run.rows])
+        # The call order comes with the rows (read with the waiting prospects); contacts
+        # someone else gave an owner meanwhile keep theirs, and get their order refreshed.
+        if repository.add_owners(session, run.rows) < len(run.rows):
+            repository.refresh_ranks(session, [int(str(row["contact_id"])) for row in run.rows])
         for key, state in run.states.items():
             repository.save_round_robin_state(session, key, state, now)
         session.flush()

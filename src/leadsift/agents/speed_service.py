@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from leadsift.access import repository as access_repository
 from leadsift.access.schemas import Caller
-from leadsift.agents import call_repository as sql
+from leadsift.agents import speed_repository as sql
 from leadsift.agents.schemas import SpeedReport, WaitingProspect
 from leadsift.agents.speed import Speed, slowest_first, speed_from
 from leadsift.errors import InvalidInputError
