@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import platform
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import ColumnElement
@@ -17,14 +20,17 @@ from leadsift.criteria import CriteriaError, FieldRegistry, FieldSpec, compile_c
 from leadsift.criteria.ast import Field
 from leadsift.errors import InvalidInputError
 from leadsift.qualification.policy import CONVERSION_EVENTS
-from leadsift.scoring import feature_repository, repository, service
+from leadsift.scoring import feature_repository, repository, service, trees
 from leadsift.scoring.dataset import FeatureColumn, TrainingData, TrainingOptions
 from leadsift.scoring.features import FeatureSource, candidate_sources
-from leadsift.scoring.learning import TrainingOutcome, train
+from leadsift.scoring.imports import without
 from leadsift.scoring.models import StoredModel
 from leadsift.scoring.schemas import ExcludedField, TrainRequest, TrainSummary
 from leadsift.scoring.screening import Exclusion
 from leadsift.segments.fields import field_registry
+
+if TYPE_CHECKING:
+    from leadsift.scoring.learning import TrainingOutcome
 
 DEFAULT_LABEL = "became a customer (stage history), against lost or never converted"
 
@@ -134,15 +140,45 @@ def _uninformative(values: Any) -> str | None:
         present = values[~np.isnan(values)]
         distinct = 0 if present.size == 0 else 1 if present.min() == present.max() else 2
     else:
-        distinct = len({v for v in values if v is not None})
+        distinct = _distinct_up_to_two(values)
     if distinct == 0:
         return "empty for every contact: nothing to learn"
     return "the same for every contact: nothing to learn" if distinct == 1 else None
 
 
+def _distinct_up_to_two(values: Sequence[Any]) -> int:
+    """0, 1 or 2 (two or more) distinct values besides None; stops at the second one."""
+    first: Any = None
+    for value in values:
+        if value is None:
+            continue
+        if first is None:
+            first = value
+        elif value != first:
+            return 2
+    return 0 if first is None else 1
+
+
+def _import_learning() -> None:
+    """LightGBM (without its scikit-learn layer, see `trees`), then scikit-learn and the
+    training code; a failure is left for the importer that needs the module to report."""
+    try:
+        trees.import_lightgbm()
+        # scikit-learn imports pandas when installed (a test dependency here) for DataFrame
+        # input and output, which training never uses (numpy arrays in and out): 0.2–0.3 s.
+        with without("pandas"):
+            importlib.import_module("leadsift.scoring.learning")
+    except ImportError:
+        return
+
+
 def train_model(session: Session, request: TrainRequest, now: datetime) -> TrainSummary:
     """Learn who converts from the workspace's history, evaluate it honestly, store it."""
     started = time.perf_counter()
+    # The learning libraries' import (~1.3 s of CPU, scikit-learn's mostly) runs in a thread
+    # while the database reads the training rows, which it does without the GIL.
+    importing = threading.Thread(target=_import_learning, name="import-learning", daemon=True)
+    importing.start()
     registry = field_registry(session)
     label = label_of(request, registry, now)
     sources, excluded = _chosen_sources(request, registry, label, repository.event_types(session))
@@ -170,6 +206,9 @@ def train_model(session: Session, request: TrainRequest, now: datetime) -> Train
         include=frozenset(request.include),
         reference_time=now,
     )
+    importing.join()
+    from leadsift.scoring.learning import train  # noqa: PLC0415 — imported by `importing`
+
     outcome = train(data, options)
     stored = _store(
         session,
@@ -226,8 +265,7 @@ def _row_order(order_values: list[Any] | None, known: np.ndarray) -> np.ndarray:
 def _rows(values: Any, known: np.ndarray, order: np.ndarray) -> Any:
     if isinstance(values, np.ndarray):
         return values[known][order]
-    kept = [v for v, k in zip(values, known, strict=True) if k]
-    return [kept[i] for i in order]
+    return list(map(values.__getitem__, np.flatnonzero(known)[order].tolist()))
 
 
 def _store(

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import lightgbm
 
 
-def _lightgbm() -> ModuleType:
+def import_lightgbm() -> ModuleType:
     """LightGBM, imported when trees are read or trained (not at start-up), without its
     scikit-learn and pandas interfaces (see `imports`): 0.2 s of CPU instead of ~2 s."""
     with without("sklearn", "pandas", "matplotlib", "graphviz", "dask", "pyarrow"):
@@ -46,7 +46,7 @@ def import_in_background() -> threading.Thread:
     """Start importing LightGBM in a thread: a command that reads a million contacts first
     (`model score`) hides the import behind the database's work, which runs without the GIL.
     Whoever needs LightGBM then waits for the import's end (Python's import lock)."""
-    thread = threading.Thread(target=_lightgbm, name="import-lightgbm", daemon=True)
+    thread = threading.Thread(target=import_lightgbm, name="import-lightgbm", daemon=True)
     thread.start()
     return thread
 
@@ -103,7 +103,7 @@ class TreeScorer:
         text = document["trees"]
         if not isinstance(text, str):
             raise TypeError("the trees are not text")
-        library = _lightgbm()
+        library = import_lightgbm()
         try:
             booster = library.Booster(model_str=text)
         except library.basic.LightGBMError as error:
@@ -125,7 +125,7 @@ def fit_lightgbm(
 ) -> TreeScorer:
     """Train the boosted trees; `categorical` are the columns holding category codes."""
     params = parameters(len(x), threads if len(x) >= SERIAL_ROWS else 1, seed)
-    library = _lightgbm()
+    library = import_lightgbm()
     dataset = library.Dataset(
         x, label=y, categorical_feature=list(categorical), params=params, free_raw_data=True
     )
