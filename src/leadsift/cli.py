@@ -1,42 +1,216 @@
-"""The `leadsift` command: global options, the command groups, and one-line errors."""
+"""The `leadsift` command: global options, the command groups, and one-line errors.
+
+The domains' commands are registered when a command line names them (`_LazyGroup`): a
+command imports only the domains it needs (`leadsift model train` does not load outreach,
+agents or analytics), and `--help` loads them all. The hooks a lower domain runs (after an
+import, after stage moves, while the worker works) are plugged into its module whenever that
+module has been loaded, and import what they call on their first call.
+"""
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from leadsift.access.cli import apikey_app
-from leadsift.agents import service as agents
-from leadsift.agents.cli import register as register_agents
-from leadsift.agents.optout_cli import optout_app
-from leadsift.analytics.cli import keep_rollups
-from leadsift.analytics.cli import register as register_analytics
-from leadsift.backup.cli import register as register_backup
 from leadsift.config import Settings
-from leadsift.contacts.cli import after_import, contacts_app, import_app
-from leadsift.demo.cli import register as register_demo
-from leadsift.engagement.cli import register as register_engagement
-from leadsift.engagement.tracking_cli import register as register_tracking
 from leadsift.errors import LeadsiftError
-from leadsift.jobs.cli import register as register_jobs
-from leadsift.jobs.runner import run_pending
 from leadsift.kit.cli import CliState, emit_json, state, stderr, stdout
 from leadsift.migrations import current_revision
-from leadsift.outreach.audience_cli import audience_app
-from leadsift.outreach.cli import register as register_outreach
-from leadsift.outreach.cli import while_working
-from leadsift.qualification.cli import after_moves
-from leadsift.qualification.cli import register as register_qualification
-from leadsift.scoring import service as scoring
-from leadsift.scoring.cli import register as register_scoring
-from leadsift.segments.cli import register as register_segments
-from leadsift.segments.saved_cli import register as register_saved_segments
-from leadsift.webhooks.cli import keep_webhooks
-from leadsift.webhooks.cli import register as register_webhooks
+
+
+def _later(module: str, name: str) -> Callable[..., Any]:
+    """A hook that imports MODULE's NAME on its first call (start-up pays nothing for it)."""
+
+    def hook(*args: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args)
+
+    hook.__qualname__ = f"{module}.{name}"
+    return hook
+
+
+def _wire_contacts(module: Any) -> None:
+    module.after_import(_later("leadsift.scoring.service", "score_contacts"))
+
+
+def _wire_qualification(module: Any) -> None:
+    module.after_moves(_later("leadsift.agents.service", "assign_new"))
+
+
+def _wire_outreach(module: Any) -> None:
+    module.while_working(_later("leadsift.analytics.cli", "keep_rollups"))
+    module.while_working(_later("leadsift.webhooks.cli", "keep_webhooks"))
+    module.while_working(_later("leadsift.jobs.runner", "run_pending"))
+
+
+# Modules holding hooks, and what the root plugs into each (once, when the module is loaded).
+_HOOKS: dict[str, Callable[[Any], None]] = {
+    "leadsift.contacts.cli": _wire_contacts,
+    "leadsift.qualification.cli": _wire_qualification,
+    "leadsift.outreach.cli": _wire_outreach,
+}
+_wired: set[str] = set()
+
+
+def _wire_hooks() -> None:
+    """Plug the hooks into every hook-holding module loaded so far (each once)."""
+    for name, wire in _HOOKS.items():
+        if name in sys.modules and name not in _wired:
+            _wired.add(name)
+            wire(sys.modules[name])
+
+
+def _contacts() -> None:
+    from leadsift.contacts.cli import contacts_app, import_app  # noqa: PLC0415 — on demand
+
+    app.add_typer(import_app, name="import")
+    app.add_typer(contacts_app, name="contacts")
+
+
+def _segments() -> None:
+    from leadsift.contacts.cli import contacts_app  # noqa: PLC0415 — on demand
+    from leadsift.segments.cli import register  # noqa: PLC0415
+
+    register(contacts_app)
+
+
+def _qualification() -> None:
+    from leadsift.contacts.cli import contacts_app  # noqa: PLC0415 — on demand
+    from leadsift.qualification.cli import register  # noqa: PLC0415
+
+    register(app, contacts_app)
+
+
+def _engagement() -> None:
+    from leadsift.contacts.cli import import_app  # noqa: PLC0415 — on demand
+    from leadsift.engagement.cli import register  # noqa: PLC0415
+
+    register(app, import_app, _later("leadsift.agents.service", "after_events"))
+
+
+def _typer(module: str, attribute: str, name: str) -> Callable[[], None]:
+    """A step adding MODULE's ready-made command group ATTRIBUTE as NAME."""
+
+    def step() -> None:
+        app.add_typer(getattr(importlib.import_module(module), attribute), name=name)
+
+    return step
+
+
+def _registered(module: str) -> Callable[[], None]:
+    """A step running MODULE's `register(app)`."""
+
+    def step() -> None:
+        importlib.import_module(module).register(app)
+
+    return step
+
+
+_CONTACTS, _SEGMENTS, _QUALIFICATION, _ENGAGEMENT = (
+    _contacts,
+    _segments,
+    _qualification,
+    _engagement,
+)
+_SCORING = _registered("leadsift.scoring.cli")
+_OUTREACH = _registered("leadsift.outreach.cli")
+_AGENTS = _registered("leadsift.agents.cli")
+# Each top-level command, in the order `--help` lists them, and the steps that register it
+# complete (a group filled by several domains lists them all).
+_STEPS: dict[str, tuple[Callable[[], None], ...]] = {
+    "qualify": (_CONTACTS, _QUALIFICATION),
+    "score": (_CONTACTS, _QUALIFICATION),
+    "explain": (_SCORING,),
+    "demo": (_registered("leadsift.demo.cli"),),
+    "backup": (_registered("leadsift.backup.cli"),),
+    "restore": (_registered("leadsift.backup.cli"),),
+    "worker": (_OUTREACH,),
+    "assign": (_AGENTS,),
+    "audit": (_AGENTS,),
+    "serve": (),
+    "import": (_CONTACTS, _ENGAGEMENT),
+    "contacts": (_CONTACTS, _SEGMENTS, _QUALIFICATION),
+    "db": (),
+    "apikey": (_typer("leadsift.access.cli", "apikey_app", "apikey"),),
+    "optout": (_typer("leadsift.agents.optout_cli", "optout_app", "optout"),),
+    "audience": (_typer("leadsift.outreach.audience_cli", "audience_app", "audience"),),
+    "playbook": (_CONTACTS, _QUALIFICATION),
+    "events": (_CONTACTS, _ENGAGEMENT),
+    "model": (_SCORING,),
+    "track": (_registered("leadsift.engagement.tracking_cli"),),
+    "consent": (_OUTREACH,),
+    "campaign": (_OUTREACH,),
+    "outbox": (_OUTREACH,),
+    "promo": (_OUTREACH,),
+    "gdpr": (_OUTREACH,),
+    "user": (_AGENTS,),
+    "team": (_AGENTS,),
+    "calls": (_AGENTS,),
+    "speed": (_AGENTS,),
+    "report": (_registered("leadsift.analytics.cli"),),
+    "cost": (_registered("leadsift.analytics.cli"),),
+    "webhook": (_registered("leadsift.webhooks.cli"),),
+    "jobs": (_registered("leadsift.jobs.cli"),),
+    "segment": (_registered("leadsift.segments.saved_cli"),),
+}
+_done: set[Callable[[], None]] = set()
+
+
+def load(name: str) -> bool:
+    """Register the command NAME (and what shares its steps), once per process; whether this
+    registered anything."""
+    steps = [step for step in _STEPS.get(name, ()) if step not in _done]
+    for step in steps:
+        _done.add(step)
+        step()
+    _wire_hooks()
+    return bool(steps)
+
+
+def load_all() -> None:
+    """Register every command (what `--help` lists)."""
+    for name in _STEPS:
+        load(name)
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: a command's domains are registered when it is named."""
+
+    # Typer may vendor its own click: its Context and Command types, whichever they are.
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command, without loading any."""
+        return list(_STEPS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command NAME, its domains registered first if they are not yet."""
+        # Built again when steps ran now: a group registered by an earlier command's steps
+        # (`contacts` by `import`'s) may have been built before its other domains added theirs.
+        if load(cmd_name) or cmd_name not in self.commands:
+            built = _built(cmd_name)
+            if built is not None:
+                self.add_command(built, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _built(name: str) -> Any:
+    """The click command of the root's registered command or group NAME (only that one built:
+    building the whole root for each name made `--help` three times slower)."""
+    alone = typer.Typer()
+    alone.registered_commands = [
+        info
+        for info in app.registered_commands
+        if (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))
+        == name
+    ]
+    alone.registered_groups = [info for info in app.registered_groups if info.name == name]
+    return typer.main.get_group(alone).commands.get(name)
+
 
 app = typer.Typer(
     name="leadsift",
@@ -44,32 +218,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-app.add_typer(contacts_app, name="contacts")
 app.add_typer(db_app, name="db")
-app.add_typer(apikey_app, name="apikey")
-app.add_typer(optout_app, name="optout")
-app.add_typer(audience_app, name="audience")
-register_segments(contacts_app)
-register_qualification(app, contacts_app)
-register_engagement(app, import_app, agents.after_events)
-register_scoring(app)
-after_import(scoring.score_contacts)
-register_demo(app)
-register_tracking(app)
-register_backup(app)
-register_outreach(app)
-register_agents(app)
-register_analytics(app)
-while_working(keep_rollups)
-register_webhooks(app)
-while_working(keep_webhooks)
-register_jobs(app)
-register_saved_segments(app)
-while_working(run_pending)
-after_moves(agents.assign_new)
 
 
 @app.callback()

@@ -36,7 +36,8 @@ def test_rows_keep_the_labelled_contacts_in_the_order_given() -> None:
 
 def test_the_cli_called_in_process_freezes_nothing() -> None:
     # Only the program (main() reading sys.argv) freezes its objects; a caller's garbage
-    # must stay collectable.
+    # must stay collectable. (Objects frozen earlier in this process, e.g. by an app's
+    # start-up, may be freed meanwhile: the count can only fall.)
     before = gc.get_freeze_count()
     assert main(["--help"]) == 0
-    assert gc.get_freeze_count() == before
+    assert gc.get_freeze_count() <= before
