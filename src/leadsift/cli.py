@@ -112,20 +112,14 @@ def _registered(module: str) -> Callable[[], None]:
     return step
 
 
-_CONTACTS, _SEGMENTS, _QUALIFICATION, _ENGAGEMENT = (
-    _contacts,
-    _segments,
-    _qualification,
-    _engagement,
-)
 _SCORING = _registered("leadsift.scoring.cli")
 _OUTREACH = _registered("leadsift.outreach.cli")
 _AGENTS = _registered("leadsift.agents.cli")
 # Each top-level command, in the order `--help` lists them, and the steps that register it
 # complete (a group filled by several domains lists them all).
 _STEPS: dict[str, tuple[Callable[[], None], ...]] = {
-    "qualify": (_CONTACTS, _QUALIFICATION),
-    "score": (_CONTACTS, _QUALIFICATION),
+    "qualify": (_contacts, _qualification),
+    "score": (_contacts, _qualification),
     "explain": (_SCORING,),
     "demo": (_registered("leadsift.demo.cli"),),
     "backup": (_registered("leadsift.backup.cli"),),
@@ -134,14 +128,14 @@ _STEPS: dict[str, tuple[Callable[[], None], ...]] = {
     "assign": (_AGENTS,),
     "audit": (_AGENTS,),
     "serve": (),
-    "import": (_CONTACTS, _ENGAGEMENT),
-    "contacts": (_CONTACTS, _SEGMENTS, _QUALIFICATION),
+    "import": (_contacts, _engagement),
+    "contacts": (_contacts, _segments, _qualification),
     "db": (),
     "apikey": (_typer("leadsift.access.cli", "apikey_app", "apikey"),),
     "optout": (_typer("leadsift.agents.optout_cli", "optout_app", "optout"),),
     "audience": (_typer("leadsift.outreach.audience_cli", "audience_app", "audience"),),
-    "playbook": (_CONTACTS, _QUALIFICATION),
-    "events": (_CONTACTS, _ENGAGEMENT),
+    "playbook": (_contacts, _qualification),
+    "events": (_contacts, _engagement),
     "model": (_SCORING,),
     "track": (_registered("leadsift.engagement.tracking_cli"),),
     "consent": (_OUTREACH,),
