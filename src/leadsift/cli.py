@@ -9,6 +9,7 @@ module has been loaded, and import what they call on their first call.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import importlib
 import os
@@ -175,6 +176,22 @@ def load_all() -> None:
 
 class _LazyGroup(TyperGroup):
     """The root group: a command's domains are registered when it is named."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As Typer does, with "Did you mean …?" chosen among every command, loaded or not."""
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as problem:  # Typer's (possibly vendored) click UsageError
+            message = getattr(problem, "message", None)
+            if isinstance(message, str) and args and "Did you mean" not in message:
+                matches = difflib.get_close_matches(args[0], list(_STEPS))
+                if matches:
+                    suggestions = ", ".join(repr(match) for match in matches)
+                    # The message attribute of whichever click's UsageError this is.
+                    problem.__dict__["message"] = (
+                        f"{message.rstrip('.')}. Did you mean {suggestions}?"
+                    )
+            raise
 
     # Typer may vendor its own click: its Context and Command types, whichever they are.
     def list_commands(self, ctx: Any) -> list[str]:

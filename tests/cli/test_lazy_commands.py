@@ -72,3 +72,12 @@ def test_each_command_registered_alone_is_the_whole_trees_command() -> None:
         "leadsift.qualification.cli": 1,
         "leadsift.outreach.cli": 3,
     }
+
+
+def test_a_mistyped_command_is_suggested_among_commands_not_yet_loaded() -> None:
+    code = "import sys; from leadsift.cli import main; sys.exit(main(['modle', 'train']))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2
+    assert "No such command 'modle'. Did you mean 'model'?" in done.stderr
